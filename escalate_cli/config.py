@@ -1,0 +1,279 @@
+"""Configuration resolved in one place: the settings file, the environment, and the clock.
+
+Precedence: command-line option, then environment variable, then the settings file, then
+the default. Secrets (SMTP password, SMS URL) come from the environment or the file and are
+never printed: :meth:`Settings.public` masks them.
+"""
+import datetime as dt
+import os
+import stat
+import sys
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from .errors import ConfigError
+
+APP = "escalate"
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+DEFAULT_SLA = {
+    # priority: response hours, resolution (hours or business days), escalate to on breach
+    "critical": {"response_hours": 1, "resolution_hours": 24, "escalate_to": "ceo"},
+    "high": {"response_hours": 4, "resolution_hours": 48, "escalate_to": "coo"},
+    "medium": {"response_hours": 8, "resolution_hours": 72, "escalate_to": "coo"},
+    "low": {"response_hours": 24, "resolution_business_days": 5, "escalate_to": None},
+}
+
+
+def user_data_dir():
+    from platformdirs import user_data_dir as _d
+    return _d(APP, appauthor=False)
+
+
+def user_config_dir():
+    from platformdirs import user_config_dir as _d
+    return _d(APP, appauthor=False)
+
+
+def default_db_url():
+    return "sqlite:///" + os.path.join(user_data_dir(), "escalate.db")
+
+
+def config_path(env=os.environ):
+    return env.get("ESCALATE_CONFIG") or os.path.join(user_config_dir(), "config.toml")
+
+
+def _parse_hhmm(value, key):
+    try:
+        return dt.time.fromisoformat(str(value))
+    except ValueError:
+        raise ConfigError(f"settings: {key} must be a time like 08:00, not {value!r}")
+
+
+def _parse_bool(value):
+    return str(value).strip().lower() in ("1", "true", "yes", "on")
+
+
+@dataclass
+class Calendar:
+    """When SLA clocks run: business days and hours in a zone, minus holidays; or always."""
+    zone: ZoneInfo
+    days: frozenset = frozenset(range(5))      # Monday=0
+    start: dt.time = dt.time(8)
+    end: dt.time = dt.time(18)
+    holidays: frozenset = frozenset()
+    always: bool = False                       # a 24x7 calendar
+
+    @property
+    def name(self):
+        if self.always:
+            return "24x7"
+        days = ",".join(WEEKDAYS[d] for d in sorted(self.days))
+        return f"business {days} {self.start:%H:%M}-{self.end:%H:%M} {self.zone.key}"
+
+
+@dataclass
+class Policy:
+    priority: str
+    response_seconds: int
+    resolution_seconds: int | None
+    resolution_business_days: int | None
+    escalate_to: str | None
+    calendar: Calendar
+    version: str
+
+
+@dataclass
+class Settings:
+    company: str = "InTime"
+    timezone: str = "America/New_York"
+    business_days: tuple = ("mon", "tue", "wed", "thu", "fri")
+    business_start: str = "08:00"
+    business_end: str = "18:00"
+    holidays: tuple = ()
+    smtp_host: str = "localhost"
+    smtp_port: int = 25
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    smtp_ssl: bool = False
+    smtp_timeout: float = 10.0
+    mail_from: str = "escalations@intime.com"
+    sms_url: str | None = None
+    template_dir: str | None = None
+    base_url: str | None = None
+    attachment_max_bytes: int = 10 * 1024 * 1024
+    warn_share: float = 0.75
+    sla: dict = field(default_factory=lambda: {k: dict(v) for k, v in DEFAULT_SLA.items()})
+    sla_version: str = "default-1"
+    jobs: dict = field(default_factory=dict)
+    digest_send_empty: bool = False
+    path: str | None = None
+
+    # -- derived ------------------------------------------------------------------------
+    @property
+    def zone(self):
+        try:
+            return ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(f"settings: unknown time zone {self.timezone!r}")
+
+    def calendar(self, kind="business"):
+        if kind == "24x7":
+            return Calendar(zone=self.zone, always=True)
+        try:
+            days = frozenset(WEEKDAYS.index(d.lower()[:3]) for d in self.business_days)
+        except ValueError:
+            raise ConfigError(f"settings: business_hours.days must be among {', '.join(WEEKDAYS)}")
+        holidays = set()
+        for h in self.holidays:
+            try:
+                holidays.add(dt.date.fromisoformat(str(h)))
+            except ValueError:
+                raise ConfigError(f"settings: holiday {h!r} is not a date like 2024-12-25")
+        start = _parse_hhmm(self.business_start, "business_hours.start")
+        end = _parse_hhmm(self.business_end, "business_hours.end")
+        if not days or end <= start:
+            raise ConfigError("settings: business hours need at least one day and end after start")
+        return Calendar(zone=self.zone, days=days, start=start, end=end,
+                        holidays=frozenset(holidays))
+
+    def policy(self, priority):
+        p = self.sla.get(priority)
+        if p is None:
+            raise ConfigError(f"settings: no SLA policy for priority {priority!r}")
+        hours = p.get("resolution_hours")
+        bdays = p.get("resolution_business_days")
+        return Policy(
+            priority=priority,
+            response_seconds=int(float(p.get("response_hours", 0)) * 3600),
+            resolution_seconds=int(float(hours) * 3600) if hours is not None else None,
+            resolution_business_days=int(bdays) if bdays is not None and hours is None else None,
+            escalate_to=p.get("escalate_to") or None,
+            calendar=self.calendar(p.get("calendar", "business")),
+            version=self.sla_version,
+        )
+
+    def public(self):
+        """Settings as shown to people: secrets masked."""
+        out = {k: v for k, v in self.__dict__.items()}
+        for secret in ("smtp_password", "sms_url"):
+            if out.get(secret):
+                out[secret] = "********"
+        return out
+
+
+def _load_toml(path):
+    import tomllib
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        return None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"settings file {path} is not valid TOML: {exc}")
+    except OSError as exc:
+        raise ConfigError(f"cannot read settings file {path}: {exc.strerror}")
+
+
+def load_settings(env=None):
+    """Read the settings file and the environment once."""
+    env = os.environ if env is None else env
+    s = Settings()
+    path = config_path(env)
+    data = _load_toml(path)
+    if data is not None:
+        s.path = path
+        _apply_file(s, data)
+        if _world_readable_secret(path, data):
+            print(f"escalate: warning: {path} holds a password and is readable by others; "
+                  f"run chmod 600 {path}", file=sys.stderr)
+    _apply_env(s, env)
+    s.zone  # validate early: a bad zone is a clear error, not a traceback later
+    return s
+
+
+def _world_readable_secret(path, data):
+    has_secret = bool((data.get("smtp") or {}).get("password") or (data.get("sms") or {}).get("url"))
+    try:
+        return has_secret and bool(os.stat(path).st_mode & (stat.S_IRGRP | stat.S_IROTH))
+    except OSError:
+        return False
+
+
+def _apply_file(s, data):
+    try:
+        s.company = str(data.get("company", s.company))
+        s.timezone = str(data.get("timezone", s.timezone))
+        bh = data.get("business_hours") or {}
+        s.business_days = tuple(bh.get("days", s.business_days))
+        s.business_start = str(bh.get("start", s.business_start))
+        s.business_end = str(bh.get("end", s.business_end))
+        s.holidays = tuple(str(h) for h in (bh.get("holidays") or data.get("holidays") or ()))
+        smtp = data.get("smtp") or {}
+        s.smtp_host = str(smtp.get("host", s.smtp_host))
+        s.smtp_port = int(smtp.get("port", s.smtp_port))
+        s.smtp_user = smtp.get("user", s.smtp_user)
+        s.smtp_password = smtp.get("password", s.smtp_password)
+        s.smtp_starttls = bool(smtp.get("starttls", s.smtp_starttls))
+        s.smtp_ssl = bool(smtp.get("ssl", s.smtp_ssl))
+        s.smtp_timeout = float(smtp.get("timeout", s.smtp_timeout))
+        s.mail_from = str(smtp.get("from", s.mail_from))
+        s.sms_url = (data.get("sms") or {}).get("url", s.sms_url)
+        s.template_dir = (data.get("templates") or {}).get("folder", s.template_dir)
+        s.base_url = data.get("base_url", s.base_url)
+        att = data.get("attachments") or {}
+        s.attachment_max_bytes = int(att.get("max_bytes", s.attachment_max_bytes))
+        sla = data.get("sla") or {}
+        s.warn_share = float(sla.get("warn_share", s.warn_share))
+        s.sla_version = str(sla.get("version", s.sla_version))
+        for prio in DEFAULT_SLA:
+            if isinstance(sla.get(prio), dict):
+                s.sla[prio].update(sla[prio])
+        s.jobs = dict(data.get("jobs") or {})
+        s.digest_send_empty = bool((data.get("digest") or {}).get("send_empty", False))
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"settings file has a bad value: {exc}")
+    if not 0 < s.warn_share < 1:
+        raise ConfigError("settings: sla.warn_share must be between 0 and 1")
+
+
+def _apply_env(s, env):
+    if env.get("ESCALATE_SMTP_HOST"):
+        s.smtp_host = env["ESCALATE_SMTP_HOST"]
+    if env.get("ESCALATE_SMTP_PORT"):
+        try:
+            s.smtp_port = int(env["ESCALATE_SMTP_PORT"])
+        except ValueError:
+            raise ConfigError("ESCALATE_SMTP_PORT must be a number")
+    if env.get("ESCALATE_SMTP_USER"):
+        s.smtp_user = env["ESCALATE_SMTP_USER"]
+    if env.get("ESCALATE_SMTP_PASSWORD"):
+        s.smtp_password = env["ESCALATE_SMTP_PASSWORD"]
+    if env.get("ESCALATE_SMTP_STARTTLS"):
+        s.smtp_starttls = _parse_bool(env["ESCALATE_SMTP_STARTTLS"])
+    if env.get("ESCALATE_MAIL_FROM"):
+        s.mail_from = env["ESCALATE_MAIL_FROM"]
+    if env.get("ESCALATE_SMS_URL"):
+        s.sms_url = env["ESCALATE_SMS_URL"]
+    if env.get("ESCALATE_TEMPLATES"):
+        s.template_dir = env["ESCALATE_TEMPLATES"]
+
+
+def parse_now(value):
+    """ESCALATE_NOW / --now: ISO 8601 with an offset, returned in UTC."""
+    try:
+        t = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError(f"ESCALATE_NOW must be ISO 8601 with an offset, not {value!r}")
+    if t.tzinfo is None:
+        raise ConfigError(f"ESCALATE_NOW needs a UTC offset, for example {value}+00:00")
+    return t.astimezone(dt.timezone.utc)
+
+
+def current_time(env=None):
+    env = os.environ if env is None else env
+    if env.get("ESCALATE_NOW"):
+        return parse_now(env["ESCALATE_NOW"])
+    return dt.datetime.now(dt.timezone.utc)

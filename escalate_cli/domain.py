@@ -1,0 +1,1179 @@
+"""The rules of escalate: lifecycle, SLA clocks, permissions, events and who is told what.
+
+Every service takes the :class:`~escalate_cli.context.App` (settings, clock, acting user)
+and plain arguments, does its change, its event, its timeline entry and its notifications
+in one transaction, and returns model objects or raises an
+:class:`~escalate_cli.errors.EscalateError`. The CLI and the jobs both call these.
+"""
+import datetime as dt
+import hashlib
+import json
+import mimetypes
+import os
+import re
+
+import peewee as pw
+
+from . import sla
+from .errors import Conflict, IllegalTransition, NotFound, Refused
+from .fmt import duration_short
+from .models import (
+    PRIORITIES, Account, Activity, Attachment, CodeCounter, Consulted, Contact,
+    Contract, Escalation, Event, Notification, Outbox, Pod, SlaClock, Team, TeamMember, User,
+)
+
+UTC = dt.timezone.utc
+OPEN_STATUSES = ("pending", "in_progress", "on_hold", "escalated")
+STATUS_LABEL = {
+    "pending": "PENDING", "in_progress": "IN PROGRESS", "on_hold": "ON HOLD",
+    "escalated": "ESCALATED", "resolved": "RESOLVED",
+}
+MIN_RESOLUTION_NOTES = 50
+BREACH_MESSAGE = "⚠️ SLA breach: This escalation is overdue"
+
+# The state machine: action -> statuses it may start from -> status it leads to.
+TRANSITIONS = {
+    "claim": ({"pending"}, "in_progress"),
+    "assign": ({"pending", "in_progress", "on_hold"}, None),      # keeps status once owned
+    "hold": ({"in_progress", "escalated"}, "on_hold"),
+    "resume": ({"on_hold"}, None),                                 # back to where it was
+    "escalate": ({"pending", "in_progress", "on_hold", "escalated"}, "escalated"),
+    "resolve": ({"in_progress", "escalated", "on_hold"}, "resolved"),
+    "resolve_by_ic": ({"pending"}, "resolved"),
+    "approve": ({"resolved"}, "resolved"),
+    "reopen": ({"resolved"}, None),
+}
+
+
+def check_transition(esc, action):
+    allowed, target = TRANSITIONS[action]
+    if esc.status not in allowed:
+        verb = action.replace("_", " ")
+        raise IllegalTransition(
+            f"Cannot {verb} {esc.code}: it is {STATUS_LABEL[esc.status]}"
+            + _transition_hint(esc, action))
+    return target
+
+
+def _transition_hint(esc, action):
+    if esc.status == "resolved":
+        return " (already resolved)"
+    if action == "claim" and esc.owner_id:
+        return f" and owned by {esc.owner.name}"
+    return ""
+
+
+# -- transactions -------------------------------------------------------------------------
+
+def atomic():
+    """One write transaction (BEGIN IMMEDIATE on SQLite)."""
+    from .models import database_proxy
+    return database_proxy.atomic()
+
+
+def _dialect():
+    from .models import database_proxy
+    return "postgres" if type(database_proxy.obj).__name__.startswith("Postgres") else "sqlite"
+
+
+# -- permissions --------------------------------------------------------------------------
+
+def managed_pod_ids(user):
+    """The pods a manager answers for: those they manage and the one they belong to."""
+    ids = [p.id for p in Pod.select(Pod.id).where(Pod.manager == user.id)]
+    if user.pod_id and user.pod_id not in ids:
+        ids.append(user.pod_id)
+    return ids
+
+
+def visible_clause(user):
+    """A WHERE clause selecting the escalations ``user`` may see."""
+    if user.role in ("coo", "ceo", "admin"):
+        return pw.SQL("1 = 1")
+    consulted = Consulted.select(Consulted.escalation).where(Consulted.user == user.id)
+    clause = ((Escalation.reporter == user.id) | (Escalation.owner == user.id)
+              | Escalation.id.in_(consulted))
+    if user.role == "manager":
+        pods = managed_pod_ids(user)
+        if pods:
+            clause = clause | Escalation.pod.in_(pods)
+    return clause
+
+
+def can_see(user, esc):
+    if user.role in ("coo", "ceo", "admin"):
+        return True
+    if user.id in (esc.reporter_id, esc.owner_id):
+        return True
+    if user.role == "manager" and esc.pod_id and esc.pod_id in managed_pod_ids(user):
+        return True
+    return Consulted.select().where((Consulted.escalation == esc.id)
+                                    & (Consulted.user == user.id)).exists()
+
+
+def can_manage(user, esc):
+    """Managers of the escalation's pod and leaders may claim, assign and escalate it."""
+    if user.role in ("coo", "ceo", "admin"):
+        return True
+    return user.role == "manager" and (
+        esc.owner_id == user.id or (esc.pod_id and esc.pod_id in managed_pod_ids(user))
+        or esc.pod_id is None)
+
+
+def sees_internal(user):
+    return user.role in ("manager", "coo", "ceo", "admin")
+
+
+def get_escalation(app, code, for_update=False):
+    """The escalation ``code`` if the acting user may see it; else not-found (exit 3)."""
+    actor = app.actor
+    code = (code or "").strip().upper()
+    query = Escalation.select().where(Escalation.code == code)
+    if for_update and _dialect() == "postgres":
+        query = query.for_update()
+    esc = query.first()
+    if esc is None or not can_see(actor, esc):
+        raise NotFound()
+    return esc
+
+
+def require_role(user, roles, what):
+    if user.role not in roles:
+        raise Refused(f"Only {' or '.join(_role_names(roles))} can {what}")
+
+
+def _role_names(roles):
+    names = {"ic": "ICs", "manager": "managers", "coo": "the COO", "ceo": "the CEO",
+             "admin": "admins", "finance": "Finance"}
+    return [names[r] for r in roles]
+
+
+# -- events, timeline, notifications ------------------------------------------------------
+
+def emit(app, name, esc, payload, dedupe_key=None):
+    """Write an event with the use case's payload, in the caller's transaction."""
+    row = dict(name=name, escalation=esc.id if esc is not None else None,
+               actor=app.actor.id if app._actor is not None else None,
+               payload=json.dumps(payload, default=_json_default, sort_keys=True),
+               created_at=app.now, dedupe_key=dedupe_key)
+    if dedupe_key is None:
+        return Event.insert(**row).execute()
+    return Event.insert(**row).on_conflict_ignore().execute()
+
+
+def _json_default(value):
+    if isinstance(value, dt.datetime):
+        return value.astimezone(UTC).isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if hasattr(value, "is_finite"):          # Decimal
+        return str(value)
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def log_activity(app, esc, type_, body=None, subject=None, direction=None, internal=False,
+                 actor=None, occurred_at=None, meta=None):
+    actor = actor if actor is not None else (app.actor if app._actor is not None else None)
+    return Activity.create(
+        escalation=esc.id, type=type_, internal=internal, direction=direction,
+        subject=subject, body=body, actor=actor.id if actor is not None else None,
+        occurred_at=occurred_at or app.now, created_at=app.now,
+        meta=json.dumps(meta, default=_json_default, sort_keys=True) if meta else None)
+
+
+def notify(app, user, kind, message, esc=None, email=None, sms=None, dedupe=None):
+    """Tell ``user``: in-app always; by email (and SMS) through the outbox.
+
+    ``email`` is ``(template, context)``; it is rendered and sent by the deliverer. ``dedupe``
+    makes the notification happen once whatever the number of runs (unique keys).
+    """
+    key = f"{dedupe or kind}:{esc.id if esc is not None else '-'}:{user.id}"
+    Notification.insert(
+        user=user.id, escalation=esc.id if esc is not None else None, kind=kind,
+        message=message, created_at=app.now, dedupe_key=key if dedupe else None,
+    ).on_conflict_ignore().execute()
+    if email is not None and user.email:
+        template, context = email
+        enqueue(app, key=f"email:{key}" if dedupe else None, channel="email", esc=esc,
+                to=[user.email], template=template, context=dict(context, message=message))
+    if sms is not None and user.phone:
+        enqueue(app, key=f"sms:{key}" if dedupe else None, channel="sms", esc=esc,
+                to=[user.phone], subject=None, text=sms)
+
+
+def notify_address(app, address, kind, esc, template, context, dedupe=None):
+    """Email an address that is not a user (a team's shared mailbox)."""
+    key = f"email:{dedupe}:{esc.id if esc else '-'}:{address}" if dedupe else None
+    enqueue(app, key=key, channel="email", esc=esc, to=[address], template=template,
+            context=context)
+
+
+def enqueue(app, channel, to, esc=None, key=None, cc=(), bcc=(), subject=None, text=None,
+            html=None, template=None, context=None, headers=None, parts=None, status="queued",
+            not_before=None):
+    """Write one outbound message to the outbox; a repeated ``key`` is ignored."""
+    import uuid
+    key = key or f"{channel}:{uuid.uuid4().hex}"
+    return Outbox.insert(
+        key=key, channel=channel, escalation=esc.id if esc is not None else None,
+        author=app.actor.id if app._actor is not None else None,
+        recipients=json.dumps({"to": list(to), "cc": list(cc), "bcc": list(bcc)}),
+        subject=subject, body_text=text, body_html=html, template=template,
+        context=json.dumps(context, default=_json_default, sort_keys=True) if context else None,
+        headers=json.dumps(headers) if headers else None,
+        parts=json.dumps(parts) if parts else None, status=status, attempts=0,
+        next_attempt_at=not_before or app.now, not_before=not_before, created_at=app.now,
+    ).on_conflict_ignore().execute()
+
+
+def _esc_context(app, esc):
+    s = app.get_settings()
+    return {
+        "code": esc.code, "title": esc.title, "category": esc.category,
+        "subcategory": esc.subcategory, "priority": esc.priority, "status": esc.status,
+        "account": esc.account.name if esc.account_id else None,
+        "reporter": esc.reporter.name, "owner": esc.owner.name if esc.owner_id else None,
+        "description": esc.description, "company": s.company,
+        "url": f"{s.base_url.rstrip('/')}/escalations/{esc.code}" if s.base_url else None,
+    }
+
+
+def _sentence(text):
+    return text[:1].upper() + text[1:].lower() if text else text
+
+
+# -- codes --------------------------------------------------------------------------------
+
+def next_code(app, day):
+    """ESC-YYYY-MM-DD-NNN: per-day sequence, unique even for simultaneous creators."""
+    if _dialect() == "postgres":
+        cur = app.db.execute_sql(
+            'INSERT INTO "code_counter" ("day", "last") VALUES (%s, 1) '
+            'ON CONFLICT ("day") DO UPDATE SET "last" = "code_counter"."last" + 1 '
+            'RETURNING "last"', (day,))
+        seq = cur.fetchone()[0]
+    else:  # the IMMEDIATE transaction already serialises writers
+        row = CodeCounter.get_or_none(CodeCounter.day == day)
+        seq = (row.last + 1) if row else 1
+        if row:
+            CodeCounter.update(last=seq).where(CodeCounter.day == day).execute()
+        else:
+            CodeCounter.insert(day=day, last=seq).execute()
+    return seq, f"ESC-{day:%Y-%m-%d}-{seq:03d}"
+
+
+# -- impact -------------------------------------------------------------------------------
+
+def compute_impact(account, contract=None):
+    """The documented impact rule (see README, "Impact").
+
+    High: a strategic account, annual revenue of $1M or more, or $150K or more a year of
+    active contracts at risk. Medium: annual revenue of $100K or more, or any active
+    contract. Low: everything else, and escalations with no account.
+    """
+    from decimal import Decimal
+    if account is None:
+        return "low", "No account affected"
+    revenue = account.annual_revenue or Decimal(0)
+    at_risk = contracts_at_risk(account)
+    money = _short_money(revenue)
+    if account.strategic or revenue >= Decimal("1000000") or at_risk >= Decimal("150000"):
+        if revenue:
+            return "high", f"May lose account with {money} annual revenue"
+        return "high", "Strategic account"
+    if revenue >= Decimal("100000") or at_risk > 0:
+        return "medium", f"Account with {money} annual revenue"
+    return "low", "Limited revenue at stake"
+
+
+def contracts_at_risk(account):
+    """Annualised margin-free billing of the account's active contracts (40h x 52 weeks)."""
+    from decimal import Decimal
+    total = Decimal(0)
+    for c in Contract.select(Contract.bill_rate).where(
+            (Contract.account == account.id) & Contract.end_date.is_null()):
+        total += (c.bill_rate or 0) * 40 * 52
+    return total
+
+
+def _short_money(value):
+    value = float(value or 0)
+    if value >= 1_000_000:
+        text = f"{value / 1_000_000:.1f}".rstrip("0").rstrip(".")
+        return f"${text}M"
+    if value >= 1000:
+        return f"${value / 1000:.0f}K"
+    return f"${value:.0f}"
+
+
+# -- SLA clocks ---------------------------------------------------------------------------
+
+def _set_clock(esc, kind, started_at, due_at, share):
+    cal = esc._policy.calendar
+    warn_at = sla.warn_time(cal, started_at, due_at, share) if due_at else None
+    values = dict(started_at=started_at, due_at=due_at, warn_at=warn_at)
+    clock = SlaClock.get_or_none((SlaClock.escalation == esc.id) & (SlaClock.kind == kind))
+    if clock is None:
+        SlaClock.create(escalation=esc.id, kind=kind, next_check_at=warn_at, **values)
+        return
+    next_check = None
+    if clock.stopped_at is None and due_at is not None:
+        if clock.warned_at is None:
+            next_check = warn_at
+        elif clock.breached_at is None:
+            next_check = due_at
+    SlaClock.update(next_check_at=next_check, **values).where(SlaClock.id == clock.id).execute()
+
+
+def start_clocks(app, esc):
+    policy = app.get_settings().policy(esc.priority)
+    esc._policy = policy
+    esc.policy_version = policy.version
+    esc.response_due = sla.response_due(policy, esc.created_at)
+    esc.resolution_due = sla.resolution_due(policy, esc.created_at)
+    return policy
+
+
+def stop_clock(app, esc, kind):
+    """Stop a clock: met if stopped by its due time."""
+    clock = SlaClock.get_or_none((SlaClock.escalation == esc.id) & (SlaClock.kind == kind))
+    if clock is None or clock.stopped_at is not None:
+        return
+    met = clock.due_at is None or app.now <= clock.due_at
+    SlaClock.update(stopped_at=app.now, met=met, next_check_at=None).where(
+        SlaClock.id == clock.id).execute()
+
+
+def pause_resolution_clock(esc):
+    SlaClock.update(next_check_at=None, due_at=None).where(
+        (SlaClock.escalation == esc.id) & (SlaClock.kind == "resolution")
+        & SlaClock.stopped_at.is_null()).execute()
+
+
+def policy_for(app, esc):
+    return app.get_settings().policy(esc.priority)
+
+
+def sla_state(esc, now):
+    """(label, breached clocks) of an escalation at ``now``, from its stored due times."""
+    breached = []
+    if esc.response_due is not None:
+        answered = esc.claimed_at or (esc.resolved_at if esc.resolved_by_ic else None)
+        if (answered or now) > esc.response_due:
+            breached.append("response")
+    if esc.status in ("in_progress", "pending") and esc.resolution_due and now > esc.resolution_due:
+        breached.append("resolution")
+    if esc.status == "resolved" and esc.resolution_due and esc.resolved_at and \
+            esc.resolved_at > esc.resolution_due:
+        breached.append("resolution")
+    if esc.status == "escalated" and esc.escalated_at and esc.resolution_due and \
+            esc.escalated_at > esc.resolution_due:
+        breached.append("resolution")
+    if esc.status == "resolved":
+        label = "missed" if breached else "met"
+    elif esc.status == "on_hold":
+        label = "paused"
+    elif breached:
+        label = "breached"
+    else:
+        label = "ok"
+    return label, breached
+
+
+def governing_due(esc):
+    if esc.status == "pending":
+        return esc.response_due
+    if esc.status == "in_progress":
+        return esc.resolution_due
+    return None
+
+
+# -- create -------------------------------------------------------------------------------
+
+def _lookup_account(name):
+    if not name:
+        return None
+    acc = Account.get_or_none(Account.name == name.strip())
+    if acc is None:
+        raise Refused(f"Unknown account '{name}': import it first (escalate import accounts)")
+    return acc
+
+
+def create_escalation(app, title, category, priority, description, subcategory=None,
+                      account=None, contact=None, contract=None, assessment=None,
+                      attachments=(), idempotency_key=None, pod=None, source="manual",
+                      source_key=None, reporter=None):
+    """Raise an escalation; notify the pod manager (in-app, email; SMS when critical)."""
+    reporter = reporter or app.actor
+    title = _required_text(title, "title", 300)
+    description = _required_text(description, "description")
+    if category not in CATEGORY_NAMES:
+        raise Refused(f"Unknown category '{category}': choose one of {', '.join(CATEGORY_NAMES)}")
+    if priority not in PRIORITIES:
+        raise Refused(f"Unknown priority '{priority}': choose one of {', '.join(PRIORITIES)}")
+    if reporter.role == "finance":
+        raise Refused("Only ICs, managers and leaders can raise escalations")
+    if idempotency_key:
+        existing = Escalation.get_or_none(Escalation.idempotency_key == idempotency_key)
+        if existing is not None:
+            if existing.reporter_id != reporter.id:
+                raise Conflict("That idempotency key was used by someone else")
+            return existing
+    acc = _lookup_account(account)
+    con = ctr = None
+    if contact:
+        con = Contact.get_or_none(Contact.email == contact.strip().lower())
+        if con is None:
+            raise Refused(f"Unknown contact '{contact}': import it first (escalate import contacts)")
+        acc = acc or con.account
+        if con.account_id != acc.id:
+            raise Refused(f"Contact {con.email} is not at {acc.name}")
+    if contract:
+        ctr = Contract.get_or_none(Contract.code == contract.strip())
+        if ctr is None:
+            raise Refused(f"Unknown contract '{contract}': import it first (escalate import contracts)")
+        acc = acc or ctr.account
+        if ctr.account_id != acc.id:
+            raise Refused(f"Contract {ctr.code} is not with {acc.name}")
+    pod_obj = _pod_for(reporter, pod)
+    files = [_read_attachment(app, path) for path in attachments]
+    impact, impact_reason = compute_impact(acc, ctr)
+    now = app.now
+    day = now.astimezone(app.get_settings().zone).date()
+    try:
+        with atomic():
+            seq, code = next_code(app, day)
+            esc = Escalation(
+                code=code, day=day, seq=seq, title=title, category=category,
+                subcategory=subcategory or None, priority=priority,
+                priority_rank=PRIORITIES.index(priority), impact=impact,
+                impact_reason=impact_reason, status="pending", reporter=reporter.id,
+                pod=pod_obj.id if pod_obj else None, account=acc.id if acc else None,
+                contact=con.id if con else None, contract=ctr.id if ctr else None,
+                description=description, assessment=(assessment or None), created_at=now,
+                updated_at=now, idempotency_key=idempotency_key or None, source=source,
+                source_key=source_key, last_action="created", last_action_at=now)
+            policy = start_clocks(app, esc)
+            esc.save(force_insert=True)
+            esc._policy = policy
+            _set_clock(esc, "response", now, esc.response_due, app.get_settings().warn_share)
+            _set_clock(esc, "resolution", now, esc.resolution_due, app.get_settings().warn_share)
+            if assessment:
+                log_activity(app, esc, "assessment", body=assessment, actor=reporter)
+            log_activity(app, esc, "created", actor=reporter,
+                         body=f"{reporter.name} escalated to manager: {title}")
+            emit(app, "escalation.created", esc, {
+                "escalation_id": code, "reporter_id": reporter.login, "category": category,
+                "subcategory": subcategory, "priority": priority, "created_at": now})
+            for name, ctype, data in files:
+                _store_attachment(app, esc, name, ctype, data, reporter)
+            _notify_new(app, esc, reporter, pod_obj)
+    except pw.IntegrityError:
+        if idempotency_key:
+            existing = Escalation.get_or_none(Escalation.idempotency_key == idempotency_key)
+            if existing is not None:
+                return existing
+        if source_key and Escalation.get_or_none(Escalation.source_key == source_key):
+            return Escalation.get(Escalation.source_key == source_key)
+        raise
+    return esc
+
+
+CATEGORY_NAMES = ("Client Complaint", "Candidate Issue", "Rate Exception", "Contract Dispute",
+                  "System/Process Failure")
+
+
+def normalise_category(text):
+    """Accept 'client complaint', 'client-complaint', 'Client Complaint'."""
+    if text is None:
+        return None
+    key = re.sub(r"[\s_-]+", " ", text.strip()).lower()
+    for name in CATEGORY_NAMES:
+        if name.lower() == key or name.lower().replace("/", " ") == key.replace("/", " "):
+            return name
+    return text
+
+
+def _pod_for(reporter, pod_name):
+    if pod_name:
+        pod = Pod.get_or_none(Pod.name == pod_name)
+        if pod is None:
+            raise Refused(f"Unknown pod '{pod_name}'")
+        return pod
+    if reporter.pod_id:
+        return reporter.pod
+    managed = Pod.select().where(Pod.manager == reporter.id).first()
+    return managed
+
+
+def _notify_new(app, esc, reporter, pod):
+    if pod is None or pod.manager_id is None or pod.manager_id == reporter.id:
+        return
+    manager = pod.manager
+    message = f"New escalation from {reporter.name}: {_sentence(esc.category)}"
+    urgent = esc.priority in ("critical", "high")
+    ctx = dict(_esc_context(app, esc), urgent=urgent, recipient=manager.name)
+    sms = (f"URGENT: {_sentence(esc.category).split()[0]} escalation from {reporter.name}. "
+           f"Login to handle.") if esc.priority == "critical" else None
+    notify(app, manager, "escalation.new", message, esc, email=("new-escalation", ctx),
+           sms=sms, dedupe="new")
+    log_activity(app, esc, "notification", actor=None,
+                 body=f"System notified manager ({manager.name})")
+
+
+def _required_text(value, what, limit=None):
+    value = (value or "").strip()
+    if not value:
+        raise Refused(f"Please provide a {what}")
+    if "\x00" in value:
+        raise Refused(f"The {what} contains a NUL character")
+    if limit and len(value) > limit:
+        raise Refused(f"The {what} is too long (max {limit} characters)")
+    return value
+
+
+# -- claim and assign ---------------------------------------------------------------------
+
+def claim(app, code):
+    """Take ownership: exactly one of any number of simultaneous claims wins."""
+    actor = app.actor
+    esc = get_escalation(app, code)
+    if esc.owner_id == actor.id and esc.status != "pending":
+        raise Refused(f"You already own {esc.code}")
+    if not can_manage(actor, esc):
+        raise Refused("Only a manager of this pod or a leader can take ownership")
+    if esc.owner_id is not None:
+        raise Conflict(f"This escalation is already being handled by {esc.owner.name}")
+    check_transition(esc, "claim")
+    now = app.now
+    with atomic():
+        won = (Escalation.update(owner=actor.id, status="in_progress", claimed_at=now,
+                                 updated_at=now, last_action="claimed", last_action_at=now,
+                                 version=Escalation.version + 1)
+               .where((Escalation.id == esc.id) & Escalation.owner.is_null()
+                      & (Escalation.status == "pending"))
+               .execute())
+        if won:
+            esc = Escalation.get_by_id(esc.id)
+            stop_clock(app, esc, "response")
+            log_activity(app, esc, "escalation_claimed",
+                         body=f"{actor.name} took ownership")
+            emit(app, "escalation.assigned", esc, {
+                "escalation_id": esc.code, "assigned_to": actor.login, "assigned_at": now})
+            if esc.reporter_id != actor.id:
+                notify(app, esc.reporter, "escalation.claimed",
+                       f"{actor.name} has taken ownership of your escalation", esc,
+                       email=("claimed", _esc_context(app, esc)), dedupe=f"claimed-{actor.id}")
+    if not won:
+        current = Escalation.get_by_id(esc.id)
+        if current.owner_id and current.owner_id != actor.id:
+            raise Conflict(f"This escalation is already being handled by {current.owner.name}")
+        raise Conflict(f"{esc.code} changed while you were claiming it; look again")
+    return esc
+
+
+def assign(app, code, login):
+    actor = app.actor
+    esc = get_escalation(app, code)
+    if not can_manage(actor, esc):
+        raise Refused("Only a manager of this pod or a leader can assign this escalation")
+    check_transition(esc, "assign")
+    target = User.get_or_none((User.login == (login or "").strip()) & (User.active == True))  # noqa: E712
+    if target is None or target.role not in ("manager", "coo", "ceo", "admin"):
+        raise Refused("Invalid assignee")
+    if esc.owner_id == target.id:
+        raise Refused(f"{esc.code} is already owned by {target.name}")
+    now = app.now
+    previous_version = esc.version
+    with atomic():
+        status = "in_progress" if esc.status == "pending" else esc.status
+        changed = (Escalation.update(owner=target.id, status=status,
+                                     claimed_at=esc.claimed_at or now, updated_at=now,
+                                     last_action="assigned", last_action_at=now,
+                                     version=Escalation.version + 1)
+                   .where((Escalation.id == esc.id) & (Escalation.version == previous_version))
+                   .execute())
+        if not changed:
+            raise Conflict(f"{esc.code} changed while you were assigning it; look again")
+        esc = Escalation.get_by_id(esc.id)
+        stop_clock(app, esc, "response")
+        log_activity(app, esc, "escalation_assigned",
+                     body=f"{actor.name} assigned the escalation to {target.name}")
+        emit(app, "escalation.assigned", esc, {
+            "escalation_id": esc.code, "assigned_to": target.login, "assigned_at": now,
+            "assigned_by": actor.login})
+        if target.id != actor.id:
+            notify(app, target, "escalation.assigned_to_you",
+                   f"{actor.name} assigned escalation {esc.code} to you", esc,
+                   email=("assigned", _esc_context(app, esc)))
+        if esc.reporter_id not in (actor.id, target.id):
+            notify(app, esc.reporter, "escalation.claimed",
+                   f"{target.name} has taken ownership of your escalation", esc)
+    return esc
+
+
+def request_info(app, code, message):
+    """Ask the reporter for more; on an IC's unapproved resolution, reopen it (A2)."""
+    actor = app.actor
+    esc = get_escalation(app, code)
+    if not can_manage(actor, esc):
+        raise Refused("Only a manager of this pod or a leader can request more information")
+    message = _required_text(message, "message")
+    now = app.now
+    with atomic():
+        reopened = False
+        if esc.status == "resolved":
+            if not (esc.resolved_by_ic and esc.approval == "pending"):
+                raise IllegalTransition(f"Cannot request info on {esc.code}: it is RESOLVED")
+            reopen_to = "in_progress" if esc.owner_id else "pending"
+            Escalation.update(status=reopen_to, resolved_at=None, resolved_by=None,
+                              resolution_seconds=None, resolved_by_ic=False, approval=None,
+                              updated_at=now, version=Escalation.version + 1).where(
+                Escalation.id == esc.id).execute()
+            SlaClock.update(stopped_at=None, met=None).where(
+                (SlaClock.escalation == esc.id) & (SlaClock.kind == "resolution")).execute()
+            esc = Escalation.get_by_id(esc.id)
+            _refresh_resolution_clock(app, esc)
+            reopened = True
+            emit(app, "escalation.reopened", esc, {
+                "escalation_id": esc.code, "reopened_by": actor.login, "reopened_at": now})
+        Escalation.update(last_action="info_requested", last_action_at=now).where(
+            Escalation.id == esc.id).execute()
+        log_activity(app, esc, "info_requested", body=message, direction="outbound")
+        emit(app, "escalation.info_requested", esc, {
+            "escalation_id": esc.code, "requested_by": actor.login, "message": message,
+            "requested_at": now, "reopened": reopened})
+        if esc.reporter_id != actor.id:
+            notify(app, esc.reporter, "escalation.info_requested",
+                   f"{actor.name} needs more information on {esc.code}: {message}", esc,
+                   email=("info-requested", dict(_esc_context(app, esc), request=message,
+                                                 manager=actor.name)))
+    return Escalation.get_by_id(esc.id)
+
+
+# -- notes and attachments ----------------------------------------------------------------
+
+def add_note(app, code, text):
+    """An internal investigation note: managers, COO, CEO and admins only."""
+    actor = app.actor
+    esc = get_escalation(app, code)
+    if not sees_internal(actor):
+        raise Refused("Only managers and leaders can add investigation notes")
+    text = _required_text(text, "note")
+    now = app.now
+    with atomic():
+        note = log_activity(app, esc, "note", body=text, internal=True)
+        Escalation.update(last_action="investigated", last_action_at=now, updated_at=now).where(
+            Escalation.id == esc.id).execute()
+        emit(app, "escalation.investigated", esc, {
+            "escalation_id": esc.code, "investigation_notes": text,
+            "investigated_by": actor.login})
+    return note
+
+
+def _read_attachment(app, path):
+    limit = app.get_settings().attachment_max_bytes
+    try:
+        size = os.path.getsize(path)
+        if size > limit:
+            raise Refused(f"{path}: too large ({size:,} bytes; the limit is {limit:,})")
+        with open(path, "rb") as fh:
+            data = fh.read(limit + 1)
+    except IsADirectoryError:
+        raise Refused(f"{path}: is a folder, not a file")
+    except FileNotFoundError:
+        raise Refused(f"{path}: no such file")
+    except OSError as exc:
+        raise Refused(f"{path}: {exc.strerror}")
+    if len(data) > limit:
+        raise Refused(f"{path}: too large (the limit is {limit:,} bytes)")
+    name = safe_filename(os.path.basename(path))
+    ctype = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    return name, ctype, data
+
+
+def safe_filename(name):
+    """A file name that cannot leave the folder it is written to."""
+    name = name.replace("\\", "/").split("/")[-1]
+    name = re.sub(r"[\x00-\x1f\x7f]", "", name).strip().lstrip(".")
+    return name[:200] or "attachment"
+
+
+def _store_attachment(app, esc, name, ctype, data, actor):
+    att = Attachment.create(
+        escalation=esc.id, name=name, content_type=ctype, size=len(data),
+        sha256=hashlib.sha256(data).hexdigest(), data=data, uploaded_by=actor.id,
+        created_at=app.now)
+    log_activity(app, esc, "attachment", subject=name,
+                 body=f"{actor.name} attached {name} ({len(data):,} bytes)", actor=actor)
+    emit(app, "escalation.attachment_added", esc, {
+        "escalation_id": esc.code, "attachment_id": att.id, "name": name,
+        "content_type": ctype, "size": len(data), "sha256": att.sha256,
+        "added_by": actor.login})
+    return att
+
+
+def attach(app, code, paths):
+    actor = app.actor
+    esc = get_escalation(app, code)
+    if esc.status == "resolved" and not sees_internal(actor):
+        raise IllegalTransition(f"Cannot attach to {esc.code}: it is RESOLVED")
+    files = [_read_attachment(app, p) for p in paths]
+    with atomic():
+        return [_store_attachment(app, esc, n, t, d, actor) for n, t, d in files]
+
+
+def list_attachments(app, code):
+    esc = get_escalation(app, code)
+    return list(Attachment.select(Attachment.id, Attachment.name, Attachment.content_type,
+                                  Attachment.size, Attachment.sha256, Attachment.created_at,
+                                  Attachment.uploaded_by)
+                .where(Attachment.escalation == esc.id).order_by(Attachment.id))
+
+
+def get_attachment(app, code, which):
+    esc = get_escalation(app, code)
+    query = Attachment.select().where(Attachment.escalation == esc.id)
+    if str(which).isdigit():
+        att = query.where(Attachment.id == int(which)).first()
+    else:
+        att = query.where(Attachment.name == which).order_by(Attachment.id.desc()).first()
+    if att is None:
+        raise NotFound(f"No attachment '{which}' on {esc.code}")
+    return att
+
+
+def extract_attachment(app, code, which, folder):
+    """Write an attachment into ``folder``; the name cannot climb out of it."""
+    att = get_attachment(app, code, which)
+    folder = os.path.realpath(folder)
+    if not os.path.isdir(folder):
+        raise Refused(f"{folder}: no such folder")
+    target = os.path.realpath(os.path.join(folder, safe_filename(att.name)))
+    if os.path.dirname(target) != folder:
+        raise Refused(f"Refusing to write {att.name!r} outside {folder}")
+    data = bytes(att.data)
+    try:
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise Refused(f"{target} already exists")
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    return target
+
+
+# -- reading ------------------------------------------------------------------------------
+
+def timeline(app, esc):
+    query = Activity.select().where(Activity.escalation == esc.id)
+    if not sees_internal(app.actor):
+        query = query.where(Activity.internal == False)  # noqa: E712
+    return list(query.order_by(Activity.occurred_at, Activity.id))
+
+
+def previous_escalations(esc, limit=10):
+    if not esc.account_id:
+        return []
+    return list(Escalation.select().where((Escalation.account == esc.account_id)
+                                          & (Escalation.created_at < esc.created_at)
+                                          & (Escalation.id != esc.id))
+                .order_by(Escalation.created_at.desc()).limit(limit))
+
+
+def consulted_users(esc):
+    return list(User.select().join(Consulted, on=(Consulted.user == User.id))
+                .where(Consulted.escalation == esc.id).order_by(Consulted.added_at))
+
+
+def list_escalations(app, statuses=None, priorities=None, pod=None, owner=None, mine=False,
+                     breached=False, account=None, limit=None, reporter=None):
+    """The queue: visible escalations, sorted by priority then SLA due."""
+    actor = app.actor
+    now = app.now
+    reporter_t, owner_t = User.alias(), User.alias()
+    query = (Escalation.select(Escalation, reporter_t, owner_t, Account, Pod)
+             .join(reporter_t, on=(Escalation.reporter == reporter_t.id), attr="reporter")
+             .switch(Escalation)
+             .join(owner_t, pw.JOIN.LEFT_OUTER, on=(Escalation.owner == owner_t.id), attr="owner")
+             .switch(Escalation)
+             .join(Account, pw.JOIN.LEFT_OUTER, on=(Escalation.account == Account.id), attr="account")
+             .switch(Escalation)
+             .join(Pod, pw.JOIN.LEFT_OUTER, on=(Escalation.pod == Pod.id), attr="pod")
+             .switch(Escalation)
+             .where(visible_clause(actor)))
+    statuses = statuses or OPEN_STATUSES
+    query = query.where(Escalation.status.in_(list(statuses)))
+    if priorities:
+        query = query.where(Escalation.priority.in_(list(priorities)))
+    if pod:
+        p = Pod.get_or_none(Pod.name == pod)
+        query = query.where(Escalation.pod == (p.id if p else -1))
+    if owner:
+        u = User.get_or_none(User.login == owner)
+        query = query.where(Escalation.owner == (u.id if u else -1))
+    if reporter:
+        u = User.get_or_none(User.login == reporter)
+        query = query.where(Escalation.reporter == (u.id if u else -1))
+    if mine:
+        query = query.where(Escalation.owner == actor.id)
+    if account:
+        a = Account.get_or_none(Account.name == account)
+        query = query.where(Escalation.account == (a.id if a else -1))
+    if breached:
+        query = query.where(
+            ((Escalation.response_due < now)
+             & (Escalation.claimed_at.is_null() | (Escalation.claimed_at > Escalation.response_due)))
+            | (Escalation.status.in_(["in_progress", "pending"]) & (Escalation.resolution_due < now))
+            | ((Escalation.status == "resolved") & (Escalation.resolved_at > Escalation.resolution_due))
+            | ((Escalation.status == "escalated") & (Escalation.escalated_at > Escalation.resolution_due)))
+    due = pw.Case(None, [(Escalation.status == "pending", Escalation.response_due),
+                         (Escalation.status == "in_progress", Escalation.resolution_due)], None)
+    query = query.order_by(Escalation.priority_rank, due.is_null(), due, Escalation.created_at)
+    if limit:
+        query = query.limit(limit)
+    return query
+
+
+def inbox(app, unread_only=False, mark_read=False, limit=50):
+    actor = app.actor
+    query = Notification.select().where(Notification.user == actor.id)
+    if unread_only:
+        query = query.where(Notification.read_at.is_null())
+    rows = list(query.order_by(Notification.id.desc()).limit(limit))
+    if mark_read and rows:
+        with atomic():
+            Notification.update(read_at=app.now).where(
+                Notification.id.in_([r.id for r in rows]) & Notification.read_at.is_null()
+            ).execute()
+    return rows
+
+
+def events_since(app, since=0, limit=None, name=None):
+    """Events the acting user may see, oldest first; internal notes redacted for others."""
+    actor = app.actor
+    query = Event.select(Event, Escalation.code.alias("esc_code")).join(
+        Escalation, pw.JOIN.LEFT_OUTER, on=(Event.escalation == Escalation.id)
+    ).where(Event.id > (since or 0))
+    if actor.role not in ("coo", "ceo", "admin"):
+        visible = Escalation.select(Escalation.id).where(visible_clause(actor))
+        query = query.where(Event.escalation.in_(visible))
+    if name:
+        query = query.where(Event.name == name)
+    query = query.order_by(Event.id)
+    if limit:
+        query = query.limit(limit)
+    internal_ok = sees_internal(actor)
+    for ev in query.objects().iterator():
+        payload = json.loads(ev.payload)
+        if not internal_ok:
+            for secret_key in ("investigation_notes", "internal_note", "note"):
+                if secret_key in payload:
+                    payload[secret_key] = "[internal]"
+        yield ev, payload
+
+
+# -- lifecycle (resolve, hold, resume, escalate, approve) ---------------------------------
+
+def _refresh_resolution_clock(app, esc):
+    """Recompute the resolution due time after a pause, from the policy it was opened under."""
+    policy = policy_for(app, esc)
+    esc._policy = policy
+    due = sla.resolution_due(policy, esc.created_at, esc.paused_seconds)
+    Escalation.update(resolution_due=due).where(Escalation.id == esc.id).execute()
+    esc.resolution_due = due
+    _set_clock(esc, "resolution", esc.created_at, due, app.get_settings().warn_share)
+
+
+def validate_resolution_notes(notes):
+    notes = (notes or "").strip()
+    if not notes:
+        raise Refused("Please provide resolution notes")
+    if len(notes) < MIN_RESOLUTION_NOTES:
+        raise Refused("Resolution notes too brief (min 50 chars)")
+    if "\x00" in notes:
+        raise Refused("The resolution notes contain a NUL character")
+    return notes
+
+
+def resolve(app, code, notes, notify_roles=("ic",)):
+    """Resolve: the owner (or, while PENDING, the IC who reported it: A2)."""
+    actor = app.actor
+    esc = get_escalation(app, code)
+    by_ic = esc.status == "pending" and esc.reporter_id == actor.id and actor.role == "ic"
+    if esc.status == "resolved":
+        raise IllegalTransition(f"Cannot resolve {esc.code}: it is already RESOLVED")
+    if not by_ic and esc.owner_id != actor.id:
+        raise Refused("You must take ownership first")
+    notes = validate_resolution_notes(notes)
+    check_transition(esc, "resolve_by_ic" if by_ic else "resolve")
+    now = app.now
+    seconds = int((now - esc.created_at).total_seconds())
+    with atomic():
+        changed = (Escalation.update(
+            status="resolved", resolved_at=now, resolved_by=actor.id, resolution_notes=notes,
+            resolution_seconds=seconds, resolved_by_ic=by_ic,
+            approval="pending" if by_ic else None, updated_at=now, last_action="resolved",
+            last_action_at=now, hold_started_at=None, hold_until=None,
+            version=Escalation.version + 1)
+            .where((Escalation.id == esc.id) & (Escalation.version == esc.version)).execute())
+        if not changed:
+            raise Conflict(f"{esc.code} changed while you were resolving it; look again")
+        if esc.status == "on_hold":
+            _account_pause(app, esc)
+        esc = Escalation.get_by_id(esc.id)
+        if by_ic:
+            stop_clock(app, esc, "response")
+        stop_clock(app, esc, "resolution")
+        log_activity(app, esc, "status_change", subject="RESOLVED",
+                     body=f"{actor.name} marked the escalation resolved "
+                          f"(resolution time {duration_short(seconds)})")
+        emit(app, "escalation.resolved", esc, {
+            "escalation_id": esc.code, "resolved_by": actor.login, "resolved_at": now,
+            "resolution_time": seconds, "resolution_time_display": duration_short(seconds),
+            "resolved_by_ic": by_ic})
+        ctx = dict(_esc_context(app, esc), resolver=actor.name, notes=notes,
+                   resolution_time=duration_short(seconds))
+        if by_ic:
+            pod = esc.pod
+            if pod is not None and pod.manager_id:
+                notify(app, pod.manager, "escalation.resolved_by_ic",
+                       f"{actor.name} resolved {esc.code} before a manager acted: "
+                       f"approve it or request more info", esc,
+                       email=("resolved-by-ic", ctx), dedupe="resolved-by-ic")
+        else:
+            _notify_resolved(app, esc, actor, notify_roles, ctx)
+    return esc
+
+
+def _notify_resolved(app, esc, actor, roles, ctx):
+    roles = set(roles or ())
+    if "ic" in roles and esc.reporter_id != actor.id:
+        notify(app, esc.reporter, "escalation.resolved",
+               f"Your escalation has been resolved by {actor.name}", esc,
+               email=("resolved", ctx), dedupe="resolved")
+    strategic = " (strategic account)" if esc.account_id and esc.account.strategic else ""
+    for role in ("coo", "ceo"):
+        if role in roles:
+            for leader in User.select().where((User.role == role) & (User.active == True)):  # noqa: E712
+                if leader.id == actor.id:
+                    continue
+                notify(app, leader, "escalation.resolved",
+                       f"Escalation resolved: {esc.title}{strategic}", esc,
+                       email=("resolved", ctx), dedupe="resolved")
+
+
+def _account_pause(app, esc):
+    """Add the business and wall time of the current hold to the escalation's pause total."""
+    if esc.hold_started_at is None:
+        return 0
+    cal = policy_for(app, esc).calendar
+    paused = sla.business_seconds_between(cal, esc.hold_started_at, app.now)
+    wall = int((app.now - esc.hold_started_at).total_seconds())
+    Escalation.update(paused_seconds=Escalation.paused_seconds + paused,
+                      paused_wall_seconds=Escalation.paused_wall_seconds + wall,
+                      hold_started_at=None, hold_until=None).where(
+        Escalation.id == esc.id).execute()
+    return paused
+
+
+def hold(app, code, reason, until=None):
+    actor = app.actor
+    esc = get_escalation(app, code)
+    reason = (reason or "").strip()
+    if not reason:
+        raise Refused("Please provide a reason for putting the escalation on hold")
+    if esc.owner_id != actor.id and not (actor.role in ("coo", "ceo", "admin")):
+        raise Refused("You must take ownership first")
+    check_transition(esc, "hold")
+    now = app.now
+    if until is not None and until <= now:
+        raise Refused("The hold must end in the future")
+    with atomic():
+        Escalation.update(status="on_hold", substate=esc.status, hold_started_at=now,
+                          hold_until=until, hold_reason=reason, updated_at=now,
+                          last_action="held", last_action_at=now,
+                          version=Escalation.version + 1).where(Escalation.id == esc.id).execute()
+        esc = Escalation.get_by_id(esc.id)
+        pause_resolution_clock(esc)
+        log_activity(app, esc, "status_change", subject="ON HOLD",
+                     body=f"{actor.name} put the escalation on hold: {reason}"
+                          + (f" (until {until.astimezone(app.get_settings().zone):%b %d %H:%M})"
+                             if until else ""))
+        emit(app, "escalation.held", esc, {
+            "escalation_id": esc.code, "held_by": actor.login, "held_at": now,
+            "reason": reason, "until": until})
+    return esc
+
+
+def resume(app, code, by_system=False, why=None):
+    actor = None if by_system else app.actor
+    esc = get_escalation(app, code) if not by_system else Escalation.get(Escalation.code == code)
+    if actor is not None and esc.owner_id != actor.id and actor.role not in ("coo", "ceo", "admin"):
+        raise Refused("You must take ownership first")
+    check_transition(esc, "resume")
+    now = app.now
+    with atomic():
+        back_to = esc.substate if esc.substate in ("in_progress", "escalated") else "in_progress"
+        changed = (Escalation.update(status=back_to, substate=None, updated_at=now,
+                                     last_action="resumed", last_action_at=now,
+                                     version=Escalation.version + 1)
+                   .where((Escalation.id == esc.id) & (Escalation.status == "on_hold")).execute())
+        if not changed:
+            return Escalation.get_by_id(esc.id)
+        paused = _account_pause(app, esc)
+        esc = Escalation.get_by_id(esc.id)
+        if back_to == "in_progress":
+            _refresh_resolution_clock(app, esc)
+        who = actor.name if actor else "System"
+        log_activity(app, esc, "status_change", subject=STATUS_LABEL[back_to], actor=actor,
+                     body=f"{who} resumed the escalation" + (f" ({why})" if why else "")
+                          + f"; paused {duration_short(esc.paused_wall_seconds)} in all")
+        emit(app, "escalation.resumed", esc, {
+            "escalation_id": esc.code, "resumed_by": actor.login if actor else "system",
+            "resumed_at": now, "paused_business_seconds": paused, "reason": why,
+            "resolution_due": esc.resolution_due})
+    return esc
+
+
+def escalate_further(app, code, to_role, note):
+    """A1: hand the escalation to the COO or CEO; the manager becomes Consulted."""
+    actor = app.actor
+    esc = get_escalation(app, code)
+    if to_role not in ("coo", "ceo"):
+        raise Refused("Escalate to coo or ceo")
+    note = _required_text(note, "note for the " + to_role.upper())
+    if not can_manage(actor, esc):
+        raise Refused("Only a manager of this pod or a leader can escalate further")
+    check_transition(esc, "escalate")
+    leader = User.select().where((User.role == to_role) & (User.active == True)).order_by(User.id).first()  # noqa: E712
+    if leader is None:
+        raise Refused(f"There is no {to_role.upper()} on file: ask an admin to add one")
+    if esc.owner_id == leader.id:
+        raise IllegalTransition(f"{esc.code} is already with the {to_role.upper()}")
+    now = app.now
+    with atomic():
+        if esc.status == "on_hold":
+            _account_pause(app, esc)
+        Escalation.update(status="escalated", owner=leader.id, escalated_at=now,
+                          escalated_to=to_role, claimed_at=esc.claimed_at or now, substate=None,
+                          updated_at=now, last_action="escalated", last_action_at=now,
+                          version=Escalation.version + 1).where(Escalation.id == esc.id).execute()
+        esc = Escalation.get_by_id(esc.id)
+        stop_clock(app, esc, "response")
+        stop_clock(app, esc, "resolution")   # "resolved or escalated further" ends the window
+        consulted = {actor.id}
+        if esc.owner_id is not None:
+            consulted.add(actor.id)
+        for uid in consulted:
+            if uid != leader.id:
+                Consulted.insert(escalation=esc.id, user=uid, added_at=now).on_conflict_ignore().execute()
+        log_activity(app, esc, "escalated", body=note,
+                     subject=f"Escalated to {to_role.upper()} ({leader.name})")
+        emit(app, "escalation.escalated", esc, {
+            "escalation_id": esc.code, "escalated_by": actor.login, "escalated_to": leader.login,
+            "role": to_role, "note": note, "escalated_at": now})
+        notify(app, leader, "escalation.escalated",
+               f"{actor.name} escalated {esc.code} to you: {esc.title}", esc,
+               email=("escalated", dict(_esc_context(app, esc), note=note, manager=actor.name)),
+               sms=(f"URGENT: {esc.code} escalated to you by {actor.name}. Login to handle."
+                    if esc.priority == "critical" else None), dedupe=f"escalated-{leader.id}")
+    return esc
+
+
+def approve(app, code):
+    """A2: a manager approves the IC's resolution: "Resolved by IC", credit to the IC."""
+    actor = app.actor
+    esc = get_escalation(app, code)
+    if not can_manage(actor, esc):
+        raise Refused("Only a manager of this pod or a leader can approve a resolution")
+    if not (esc.status == "resolved" and esc.resolved_by_ic and esc.approval == "pending"):
+        raise IllegalTransition(f"Cannot approve {esc.code}: there is no IC resolution awaiting approval")
+    now = app.now
+    with atomic():
+        Escalation.update(approval="approved", approved_by=actor.id, approved_at=now,
+                          updated_at=now, last_action="approved", last_action_at=now,
+                          version=Escalation.version + 1).where(Escalation.id == esc.id).execute()
+        esc = Escalation.get_by_id(esc.id)
+        log_activity(app, esc, "status_change", subject="RESOLVED BY IC",
+                     body=f"{actor.name} approved the resolution: Resolved by IC "
+                          f"({esc.resolved_by.name})")
+        emit(app, "escalation.approved", esc, {
+            "escalation_id": esc.code, "approved_by": actor.login, "approved_at": now,
+            "resolved_by": esc.resolved_by.login})
+        notify(app, esc.resolved_by, "escalation.approved",
+               f"{actor.name} approved your resolution of {esc.code}: Resolved by IC", esc,
+               dedupe="approved")
+    return esc
+
+
+def set_substate(app, code, text):
+    """A3: 'In Progress - Investigating' and the like, for multi-day work."""
+    actor = app.actor
+    esc = get_escalation(app, code)
+    if esc.owner_id != actor.id:
+        raise Refused("You must take ownership first")
+    if esc.status != "in_progress":
+        raise IllegalTransition(f"Cannot set a sub-state on {esc.code}: it is {STATUS_LABEL[esc.status]}")
+    text = _required_text(text, "sub-state", 100)
+    with atomic():
+        Escalation.update(substate=text, updated_at=app.now).where(Escalation.id == esc.id).execute()
+        log_activity(app, esc, "status_change", subject=f"IN PROGRESS - {text.upper()}",
+                     body=f"{actor.name}: In Progress - {text}")
+        emit(app, "escalation.progress", esc, {"escalation_id": esc.code, "substate": text,
+                                                "by": actor.login, "at": app.now})
+    return Escalation.get_by_id(esc.id)
+
+
+def status_label(esc):
+    if esc.status == "in_progress" and esc.substate:
+        return f"IN PROGRESS - {esc.substate.upper()}"
+    if esc.status == "resolved" and esc.resolved_by_ic:
+        return "RESOLVED BY IC" if esc.approval == "approved" else "RESOLVED (awaiting approval)"
+    return STATUS_LABEL[esc.status]
+
+
+# -- views --------------------------------------------------------------------------------
+
+def escalation_dict(app, esc, detail=False):
+    """The stable JSON shape of an escalation (documented in docs/json.md)."""
+    zone = app.get_settings().zone
+    now = app.now
+    state, breached = sla_state(esc, now)
+    end = esc.resolved_at or now
+    d = {
+        "code": esc.code, "title": esc.title, "status": esc.status,
+        "status_label": status_label(esc), "priority": esc.priority,
+        "category": esc.category, "subcategory": esc.subcategory,
+        "impact": esc.impact, "impact_reason": esc.impact_reason,
+        "reporter": esc.reporter.login,
+        "owner": esc.owner.login if esc.owner_id else None,
+        "pod": esc.pod.name if esc.pod_id else None,
+        "account": esc.account.name if esc.account_id else None,
+        "created_at": _iso(esc.created_at, zone),
+        "age_seconds": int((end - esc.created_at).total_seconds()),
+        "response_due": _iso(esc.response_due, zone),
+        "resolution_due": _iso(esc.resolution_due, zone) if esc.status != "on_hold" else None,
+        "sla_state": state, "breached": bool(breached), "breached_clocks": breached,
+        "claimed_at": _iso(esc.claimed_at, zone), "resolved_at": _iso(esc.resolved_at, zone),
+        "resolution_seconds": esc.resolution_seconds, "resolved_by_ic": esc.resolved_by_ic,
+        "policy_version": esc.policy_version,
+    }
+    if detail:
+        d.update({
+            "description": esc.description, "assessment": esc.assessment,
+            "contact": esc.contact.email if esc.contact_id else None,
+            "contract": esc.contract.code if esc.contract_id else None,
+            "resolved_by": esc.resolved_by.login if esc.resolved_by_id else None,
+            "resolution_notes": esc.resolution_notes, "approval": esc.approval,
+            "paused_seconds": esc.paused_seconds, "paused_wall_seconds": esc.paused_wall_seconds,
+            "hold_reason": esc.hold_reason if esc.status == "on_hold" else None,
+            "hold_until": _iso(esc.hold_until, zone),
+            "consulted": [u.login for u in consulted_users(esc)],
+            "last_action": esc.last_action, "last_action_at": _iso(esc.last_action_at, zone),
+        })
+    return d
+
+
+def _iso(t, zone):
+    return t.astimezone(zone).isoformat() if t is not None else None
+
