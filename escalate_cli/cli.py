@@ -71,19 +71,26 @@ class EscalateGroup(click.Group):
             _fail(translated.message, translated.exit_code)
 
 
+def _complete_login(ctx, param, incomplete):
+    from .commands.common import complete_login
+    return complete_login(ctx, param, incomplete)
+
+
 def _fail(message, code):
     message = " ".join(str(message).split()) if "\n" in str(message) else str(message)
     click.echo(f"Error: {message}", err=True)
     sys.exit(int(code))
 
 
-@click.group(cls=EscalateGroup, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=EscalateGroup, epilog=EPILOG, invoke_without_command=True,
+             context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="escalate")
 @click.option("--db", "db_url", envvar="ESCALATE_DB", metavar="URL",
               help="Database URL: sqlite:///FILE or postgresql://USER@HOST:PORT/DB "
                    "[env ESCALATE_DB; default: a SQLite file in your data folder].")
 @click.option("--as", "login", envvar="ESCALATE_USER", metavar="LOGIN",
-              help="Act as this user [env ESCALATE_USER; default: your OS login].")
+              help="Act as this user [env ESCALATE_USER; default: your OS login].",
+              shell_complete=lambda ctx, param, incomplete: _complete_login(ctx, param, incomplete))
 @click.pass_context
 def cli(ctx, db_url, login):
     """Handle escalated issues: from the moment a recruiter raises one to its resolution.
@@ -95,6 +102,34 @@ def cli(ctx, db_url, login):
     app = App.from_env(db_url=db_url, login=login)
     ctx.obj = app
     ctx.call_on_close(app.close)
+    if ctx.invoked_subcommand is None:
+        _default_screen(ctx, app)
+
+
+GETTING_STARTED = """escalate: handle escalated issues from the command line.
+
+Get started:
+  escalate init --demo                          # a database with the use case's data
+  ESCALATE_USER=sarah.martinez escalate list    # the manager's queue
+  escalate --help                               # every command
+
+Or set up your own: escalate init --admin LOGIN --email EMAIL, then escalate user add ..."""
+
+
+def _default_screen(ctx, app):
+    """With no command: the queue when we know who you are, else how to get started."""
+    from .errors import EscalateError
+    try:
+        app.actor
+    except EscalateError:
+        click.echo(GETTING_STARTED)
+        ctx.exit(0)
+    except Exception as exc:  # noqa: BLE001 - no database yet is the newcomer's normal case
+        if _store_error(exc) is None:
+            raise
+        click.echo(GETTING_STARTED)
+        ctx.exit(0)
+    ctx.invoke(cli.commands["list"])
 
 
 def main(*args, **kwargs):

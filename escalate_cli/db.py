@@ -13,6 +13,13 @@ from .errors import ConfigError
 BUSY_TIMEOUT_MS = 5000
 
 
+def busy_timeout_ms():
+    try:
+        return int(os.environ.get("ESCALATE_BUSY_TIMEOUT_MS", BUSY_TIMEOUT_MS))
+    except ValueError:
+        return BUSY_TIMEOUT_MS
+
+
 def _import_peewee(without_postgres):
     """Import peewee; for a SQLite store, without paying for the PostgreSQL driver."""
     if "peewee" in sys.modules or not without_postgres:
@@ -60,11 +67,11 @@ def make_database(url):
         return peewee.SqliteDatabase(
             path,
             lock_type="IMMEDIATE",        # writers queue up front instead of dead-locking on upgrade
-            timeout=BUSY_TIMEOUT_MS / 1000,
+            timeout=busy_timeout_ms() / 1000,
             pragmas={
                 "journal_mode": "wal",
                 "foreign_keys": 1,
-                "busy_timeout": BUSY_TIMEOUT_MS,
+                "busy_timeout": busy_timeout_ms(),
                 "synchronous": "normal",
             },
         )

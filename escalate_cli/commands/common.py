@@ -30,5 +30,53 @@ def parse_when(app, value, option="--at"):
         raise click.BadParameter(str(exc), param_hint=option)
 
 
+def _completion_app(ctx):
+    from ..context import App
+    root = ctx.find_root()
+    return App.from_env(db_url=root.params.get("db_url"), login=root.params.get("login"))
+
+
+def complete_code(ctx, param, incomplete):
+    """Escalation codes the user may see, for shell completion; nothing on any error."""
+    try:
+        from .. import domain
+        from ..models import Escalation
+        app = _completion_app(ctx)
+        try:
+            query = (Escalation.select(Escalation.code)
+                     .where(domain.visible_clause(app.actor)
+                            & Escalation.code.startswith((incomplete or "").upper()))
+                     .order_by(Escalation.id.desc()).limit(50))
+            return [row.code for row in query]
+        finally:
+            app.close()
+    except Exception:  # noqa: BLE001 - completion must never break the shell
+        return []
+
+
+def complete_login(ctx, param, incomplete):
+    try:
+        from ..models import User
+        app = _completion_app(ctx)
+        try:
+            app.db
+            return [u.login for u in User.select(User.login).where(
+                User.login.startswith(incomplete or "") & (User.active == True)  # noqa: E712
+            ).order_by(User.login).limit(100)]
+        finally:
+            app.close()
+    except Exception:  # noqa: BLE001
+        return []
+
+
+def complete_template(ctx, param, incomplete):
+    try:
+        from ..mail import template_names
+        return [n for n in template_names(_completion_app(ctx).get_settings())
+                if n.startswith(incomplete or "")]
+    except Exception:  # noqa: BLE001
+        return []
+
+
 def code_argument(fn):
-    return click.argument("code", metavar="CODE")(fn)
+    return click.argument("code", metavar="CODE", shell_complete=complete_code)(fn)

@@ -4,7 +4,7 @@ import sys
 import click
 
 from ..output import json_line, output_options, render, render_object
-from .common import code_argument, pass_app, read_text
+from .common import code_argument, complete_login, pass_app, read_text
 
 PRIORITY_CHOICE = click.Choice(["critical", "high", "medium", "low"], case_sensitive=False)
 STATUS_CHOICE = click.Choice(["pending", "in_progress", "on_hold", "escalated", "resolved", "all"],
@@ -97,7 +97,8 @@ def pod():
 
 @pod.command("add")
 @click.argument("name")
-@click.option("--manager", required=True, metavar="LOGIN", help="The pod's manager.")
+@click.option("--manager", required=True, metavar="LOGIN", help="The pod's manager.",
+              shell_complete=complete_login)
 @pass_app
 def pod_add(app, name, manager):
     """Add a pod.
@@ -233,7 +234,8 @@ def create(app, title, category, subcategory, priority, account, contact, contra
               help="Only these statuses (repeatable; default: every open one; 'all' for all).")
 @click.option("--priority", "priorities", multiple=True, type=PRIORITY_CHOICE, help="Only these priorities.")
 @click.option("--pod", metavar="POD", help="Only this pod.")
-@click.option("--owner", metavar="LOGIN", help="Only those owned by LOGIN.")
+@click.option("--owner", metavar="LOGIN", help="Only those owned by LOGIN.",
+              shell_complete=complete_login)
 @click.option("--mine", is_flag=True, help="Only those you own.")
 @click.option("--breached", is_flag=True, help="Only those past an SLA.")
 @click.option("--account", metavar="NAME", help="Only this account.")
@@ -337,7 +339,8 @@ def claim(app, code):
 
 @click.command()
 @code_argument
-@click.option("--to", "login", required=True, metavar="LOGIN", help="The new owner.")
+@click.option("--to", "login", required=True, metavar="LOGIN", help="The new owner.",
+              shell_complete=complete_login)
 @pass_app
 def assign(app, code, login):
     """Assign the escalation to someone else.

@@ -1,0 +1,143 @@
+"""Help, version, completion, the bare command, settings, backups and a busy store."""
+import json
+import sqlite3
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from escalate_cli import __version__
+from escalate_cli.cli import cli
+
+
+def _walk(group, prefix=()):
+    for name, cmd in sorted(group.commands.items()):
+        yield prefix + (name,), cmd
+        if isinstance(cmd, click.Group):
+            yield from _walk(cmd, prefix + (name,))
+
+
+def test_every_command_has_help_with_an_example():
+    missing = []
+    for path, cmd in _walk(cli):
+        result = CliRunner().invoke(cli, [*path, "--help"])
+        assert result.exit_code == 0, (path, result.output)
+        if not isinstance(cmd, click.Group) and "Example" not in result.output:
+            missing.append(" ".join(path))
+    assert not missing, f"commands without an example in --help: {missing}"
+    top = CliRunner().invoke(cli, ["--help"])
+    assert "Examples:" in top.output
+
+
+def test_version():
+    result = CliRunner().invoke(cli, ["--version"])
+    assert result.exit_code == 0 and __version__ in result.output
+
+
+def test_help_never_touches_the_database(tmp_path):
+    db = tmp_path / "never.db"
+    result = CliRunner().invoke(cli, ["--db", f"sqlite:///{db}", "list", "--help"])
+    assert result.exit_code == 0
+    assert not db.exists()
+
+
+def test_bare_command_shows_queue_or_getting_started(run, demo):
+    assert "ESC-2024-11-28-001" in run(user="sarah.martinez").stdout
+    r = run(user="nobody")
+    assert r.exit_code == 0 and "escalate init --demo" in r.stdout
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_completion_script(run, shell):
+    r = run("completion", shell)
+    assert r.exit_code == 0
+    assert "_ESCALATE_COMPLETE" in r.stdout
+
+
+def test_completion_of_codes_and_logins(run, demo):
+    env = {"_ESCALATE_COMPLETE": "bash_complete", "COMP_WORDS": "escalate show ESC", "COMP_CWORD": "2"}
+    r = run(user="sarah.martinez", env=env)
+    assert "ESC-2024-11-28-001" in r.stdout
+    env = {"_ESCALATE_COMPLETE": "bash_complete", "COMP_WORDS": "escalate --as sar", "COMP_CWORD": "2"}
+    assert "sarah.martinez" in run(env=env).stdout
+    # an IC of another pod gets no codes: completion respects access
+    run("user", "add", "amy.wu", "--name", "Amy Wu", "--email", "amy@intime.com", "--role", "ic",
+        user="admin")
+    env = {"_ESCALATE_COMPLETE": "bash_complete", "COMP_WORDS": "escalate show ESC", "COMP_CWORD": "2"}
+    assert "ESC-2024-11-28-001" not in run(user="amy.wu", env=env).stdout
+
+
+def test_config_show_masks_secrets(run, demo, config_file):
+    config_file.write_text(config_file.read_text() + '[smtp]\npassword = "hunter2-secret"\n')
+    config_file.chmod(0o600)
+    r = run("config", "show", "--format", "json", user="sarah.martinez",
+            env={"ESCALATE_SMS_URL": "twilio://sid:tok-secret@+1555"})
+    assert r.exit_code == 0, r.stderr
+    assert "hunter2-secret" not in r.stdout + r.stderr and "tok-secret" not in r.stdout
+    data = json.loads(r.stdout)
+    assert data["smtp_password"] == "********" and data["sms_url"] == "********"
+
+
+def test_world_readable_settings_with_password_is_warned(run, demo, config_file):
+    config_file.write_text(config_file.read_text() + '[smtp]\npassword = "pw"\n')
+    config_file.chmod(0o644)
+    r = run("list", user="sarah.martinez")
+    assert r.exit_code == 0
+    assert "readable by others" in r.stderr and "chmod 600" in r.stderr
+
+
+def test_bad_settings_file_is_one_clear_line(run, demo, config_file):
+    config_file.write_text("timezone = [broken\n")
+    r = run("list", user="sarah.martinez")
+    assert r.exit_code == 1
+    assert r.stderr.startswith("Error: settings file") and r.stderr.count("\n") == 1
+    config_file.write_text('timezone = "Mars/Olympus"\n')
+    r = run("list", user="sarah.martinez")
+    assert r.exit_code == 1 and "unknown time zone 'Mars/Olympus'" in r.stderr
+
+
+def test_bad_now_is_one_clear_line(run, demo):
+    r = run("list", user="sarah.martinez", now="yesterday-ish")
+    assert r.exit_code == 1 and "ESCALATE_NOW must be ISO 8601" in r.stderr
+
+
+def test_backup_and_restore_are_complete(run, demo, db_url, tmp_path, snap):
+    if not db_url.startswith("sqlite"):
+        r = run("backup", str(tmp_path / "b.db"), user="admin")
+        assert r.exit_code == 1 and "pg_dump" in r.stderr
+        return
+    before = snap()
+    target = tmp_path / "backup.db"
+    r = run("backup", str(target), user="admin")
+    assert r.exit_code == 0, r.stderr
+    assert (target.stat().st_mode & 0o077) == 0
+    assert run("claim", "ESC-2024-11-28-001", user="sarah.martinez").exit_code == 0
+    assert snap() != before
+    assert run("restore", str(target), user="admin").exit_code == 2       # needs --yes
+    r = run("restore", str(target), "--yes", user="admin")
+    assert r.exit_code == 0, r.stderr
+    assert snap() == before
+    assert run("backup", str(tmp_path / "b2.db"), user="sarah.martinez").exit_code == 1
+
+
+def test_sqlite_file_is_private(run, demo, db_url):
+    if db_url.startswith("sqlite"):
+        import os
+        path = db_url[len("sqlite:///"):]
+        assert os.stat(path).st_mode & 0o077 == 0
+
+
+def test_locked_database_is_one_clear_line(run, demo, db_url):
+    if not db_url.startswith("sqlite"):
+        return      # PostgreSQL row locks are exercised by the claim race tests
+    path = db_url[len("sqlite:///"):]
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        r = run("claim", "ESC-2024-11-28-001", user="sarah.martinez",
+                env={"ESCALATE_BUSY_TIMEOUT_MS": "200"})
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert r.exit_code == 4, r.stderr
+    assert r.stderr.strip() == "Error: the database is busy; try again"
