@@ -24,6 +24,8 @@ def _import_peewee(without_postgres):
     """Import peewee; for a SQLite store, without paying for the PostgreSQL driver."""
     if "peewee" in sys.modules or not without_postgres:
         import peewee
+        if not without_postgres and peewee.psycopg2 is None:
+            _late_psycopg2(peewee)
         return peewee
     hidden = [m for m in ("psycopg2", "psycopg") if m not in sys.modules]
     for m in hidden:
@@ -34,6 +36,18 @@ def _import_peewee(without_postgres):
         for m in hidden:
             sys.modules.pop(m, None)
     return peewee
+
+
+def _late_psycopg2(peewee):
+    """Give peewee the driver it was imported without (one process using both stores)."""
+    try:
+        import psycopg2
+        from psycopg2 import extensions
+        from psycopg2.extras import Json, register_uuid
+    except ImportError:
+        raise ConfigError("the PostgreSQL driver (psycopg2) is not installed")
+    register_uuid()
+    peewee.psycopg2, peewee.pg_extensions, peewee.Json_pg2 = psycopg2, extensions, Json
 
 
 def is_sqlite_url(url):
