@@ -51,6 +51,11 @@ def _redact(text):
 class EscalateGroup(click.Group):
     """Turns domain errors into one stderr line and the contract's exit code."""
 
+    def parse_args(self, ctx, args):
+        if any("\x00" in a for a in args):
+            raise click.UsageError("arguments cannot contain NUL characters", ctx)
+        return super().parse_args(ctx, args)
+
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
@@ -76,9 +81,22 @@ def _complete_login(ctx, param, incomplete):
     return complete_login(ctx, param, incomplete)
 
 
+def one_line(message):
+    """A message as one safe line: control and bidi characters shown escaped, never obeyed."""
+    import unicodedata
+    out = []
+    for ch in str(message):
+        if ch in "\r\n\t":
+            out.append(" ")
+        elif unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp", "Cs", "Co"):
+            out.append(ch.encode("unicode_escape").decode("ascii"))
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
 def _fail(message, code):
-    message = " ".join(str(message).split()) if "\n" in str(message) else str(message)
-    click.echo(f"Error: {message}", err=True)
+    click.echo(f"Error: {one_line(message)}", err=True)
     sys.exit(int(code))
 
 

@@ -128,6 +128,8 @@ def get_escalation(app, code, for_update=False):
     """The escalation ``code`` if the acting user may see it; else not-found (exit 3)."""
     actor = app.actor
     code = (code or "").strip().upper()
+    if not code or len(code) > 32 or "\x00" in code:
+        raise NotFound()
     query = Escalation.select().where(Escalation.code == code)
     if for_update and _dialect() == "postgres":
         query = query.for_update()
