@@ -164,6 +164,56 @@ class Settings:
         return out
 
 
+# The settings reference: (file key, environment variable, default, meaning). The docs page
+# docs/settings.md is generated from this table (escalate config reference) and a test keeps
+# them equal, so the reference cannot drift from the code.
+REFERENCE = [
+    ("company", None, "InTime", "Company name used in emails and screens."),
+    ("timezone", None, "America/New_York", "Company zone: escalation codes, calendars, display."),
+    ("base_url", None, "(none)", "Link prefix for escalations in emails, e.g. https://intra/escalations."),
+    ("business_hours.days", None, "mon..fri", "Business days of the SLA calendar."),
+    ("business_hours.start", None, "08:00", "Start of the business day (local time)."),
+    ("business_hours.end", None, "18:00", "End of the business day (local time)."),
+    ("business_hours.holidays", None, "[]", "Dates (YYYY-MM-DD) on which SLA clocks stop."),
+    ("sla.warn_share", None, "0.75", "Share of an SLA window after which a warning goes out."),
+    ("sla.version", None, "default-1", "Name of the SLA policy; escalations keep the one they opened under."),
+    ("sla.PRIORITY.response_hours", None, "1 / 4 / 8 / 24", "Business hours to claim (critical/high/medium/low)."),
+    ("sla.PRIORITY.resolution_hours", None, "24 / 48 / 72 / -", "Business hours to resolve."),
+    ("sla.PRIORITY.resolution_business_days", None, "- / - / - / 5", "Whole business days to resolve (instead of hours)."),
+    ("sla.PRIORITY.calendar", None, "business", "'business' or '24x7'."),
+    ("sla.PRIORITY.escalate_to", None, "ceo / coo / coo / -", "Role told of a breach."),
+    ("smtp.host", "ESCALATE_SMTP_HOST", "localhost", "SMTP server."),
+    ("smtp.port", "ESCALATE_SMTP_PORT", "25", "SMTP port."),
+    ("smtp.user", "ESCALATE_SMTP_USER", "(none)", "SMTP login."),
+    ("smtp.password", "ESCALATE_SMTP_PASSWORD", "(none)", "SMTP password (secret; prefer the environment)."),
+    ("smtp.starttls", "ESCALATE_SMTP_STARTTLS", "false", "Upgrade the connection with STARTTLS."),
+    ("smtp.ssl", None, "false", "Connect with implicit TLS (port 465)."),
+    ("smtp.timeout", None, "10", "Seconds before an SMTP attempt gives up."),
+    ("smtp.from", "ESCALATE_MAIL_FROM", "escalations@intime.com", "Sender address."),
+    ("sms.url", "ESCALATE_SMS_URL", "(none)", "Apprise URL of the SMS gateway (secret)."),
+    ("templates.folder", "ESCALATE_TEMPLATES", "(none)", "Folder whose templates override the built-in ones."),
+    ("attachments.max_bytes", None, "10485760", "Largest attachment accepted."),
+    ("digest.send_empty", None, "false", "Send a digest even when there is nothing to report."),
+    ("jobs.INTERVAL_NAME", None, "see jobs", "Intervals for 'escalate jobs run'."),
+    (None, "ESCALATE_DB", "SQLite in the data folder", "Database URL (or --db)."),
+    (None, "ESCALATE_USER", "OS login", "Acting user (or --as)."),
+    (None, "ESCALATE_CONFIG", "~/.config/escalate/config.toml", "Settings file."),
+    (None, "ESCALATE_NOW", "real time", "Pin 'now' (ISO 8601 with offset) for replays and tests."),
+    (None, "ESCALATE_BUSY_TIMEOUT_MS", "5000", "How long SQLite waits for a busy database."),
+    (None, "NO_COLOR", "(unset)", "Plain output even on a terminal."),
+]
+
+
+def reference_markdown():
+    lines = ["# Settings reference", "",
+             "Generated from `escalate_cli/config.py` by `escalate config reference`; do not edit.",
+             "", "| settings file key | environment | default | meaning |", "|---|---|---|---|"]
+    for key, env, default, meaning in REFERENCE:
+        lines.append(f"| {'`' + key + '`' if key else '-'} | {'`' + env + '`' if env else '-'} "
+                     f"| {default} | {meaning} |")
+    return "\n".join(lines) + "\n"
+
+
 def _load_toml(path):
     import tomllib
     try:

@@ -86,4 +86,16 @@ def config_show(app, fmt):
     render_object({k: (v if not isinstance(v, (tuple, list)) else list(v)) for k, v in s.items()}, fmt)
 
 
+@config.command("reference")
+def config_reference():
+    """Print the settings reference (Markdown), generated from the code.
+
+    \b
+    Example:
+      escalate config reference > docs/settings.md
+    """
+    from ..config import reference_markdown
+    click.echo(reference_markdown(), nl=False)
+
+
 COMMANDS = [backup, restore, completion, config]
