@@ -7,6 +7,39 @@ import click
 
 FORMATS = ("table", "json", "csv")
 
+STYLES = {
+    "critical": {"fg": "red", "bold": True}, "high": {"fg": "yellow", "bold": True},
+    "medium": {"fg": "cyan"}, "low": {"fg": "green"}, "breach": {"fg": "red", "bold": True},
+    "ok": {"fg": "green"}, "muted": {"dim": True}, "heading": {"bold": True},
+}
+
+
+def color_enabled(stream=None):
+    """Colour only on a terminal, and never with NO_COLOR set or TERM=dumb."""
+    import os
+    stream = stream or sys.stdout
+    if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
+        return False
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def paint(text, style, enabled=None):
+    if not (color_enabled() if enabled is None else enabled) or style not in STYLES:
+        return text
+    return click.style(text, **STYLES[style])
+
+
+def page(text):
+    """Long output through a pager on a terminal; straight through otherwise."""
+    import shutil
+    if sys.stdout.isatty() and text.count("\n") + 1 > shutil.get_terminal_size().lines - 1:
+        click.echo_via_pager(text, color=color_enabled())
+    else:
+        click.echo(text, color=color_enabled() or None)
+
 
 def output_options(fn):
     """Add ``--format table|json|csv`` (table by default) to a read command."""
@@ -44,9 +77,23 @@ def render(rows, fmt, columns=None, headers=None, empty="Nothing to show.", out=
         out.write(empty + "\n")
         return
     from tabulate import tabulate
-    table = [[_cell(r.get(c)) for c in columns] for r in rows]
-    out.write(tabulate(table, headers=headers or columns, tablefmt="simple",
-                       disable_numparse=True) + "\n")
+    colour = color_enabled(out)
+    table = [[_styled(c, _cell(r.get(c)), colour) for c in columns] for r in rows]
+    text = tabulate(table, headers=headers or columns, tablefmt="simple", disable_numparse=True)
+    if out is sys.stdout:
+        page(text)
+    else:
+        out.write(text + "\n")
+
+
+def _styled(column, value, colour):
+    if not colour or not isinstance(value, str):
+        return value
+    if column == "priority":
+        return paint(value, value.lower(), True)
+    if column == "sla" and "BREACH" in value:
+        return paint(value, "breach", True)
+    return value
 
 
 def render_object(obj, fmt, out=None):

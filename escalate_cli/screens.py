@@ -69,7 +69,8 @@ def detail(app, esc, recommendations=None):
                  else "\n".join(_para(title) + [_line(badge)]))
     lines.append(_rule())
     if breached and esc.status != "resolved":
-        lines.append(_line(domain.BREACH_MESSAGE))
+        from .output import paint
+        lines.append(paint(_line(domain.BREACH_MESSAGE), "breach"))
         lines.append(_rule())
     end = esc.resolved_at or now
     lines.append(_pair(f"Escalation ID: {esc.code}"))

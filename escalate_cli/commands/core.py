@@ -286,7 +286,8 @@ def show(app, code, interactive, fmt):
         from ..interactive import run
         return run(app, esc.code)
     if fmt == "table":
-        click.echo("\n".join(screens.detail(app, esc, recommendations=_recommendations(app, esc))))
+        from ..output import page
+        page("\n".join(screens.detail(app, esc, recommendations=_recommendations(app, esc))))
         return
     d = domain.escalation_dict(app, esc, detail=True)
     if fmt == "json":
