@@ -229,3 +229,21 @@ def test_request_info_reaches_reporter(run, demo):
     assert r.exit_code == 0, r.stderr
     inbox = json.loads(run("inbox", "--format", "json", user="john.smith").stdout)
     assert "Which invoice number?" in inbox[0]["message"]
+
+
+def test_attachment_names_cannot_escape_the_folder():
+    from escalate_cli.domain import safe_filename
+    assert safe_filename("../../etc/passwd") == "passwd"
+    assert safe_filename("..\\..\\win.ini") == "win.ini"
+    assert safe_filename("..") == "attachment"
+    assert safe_filename(".bashrc") == "bashrc"
+    assert safe_filename("a\x00b\nc.pdf") == "abc.pdf"
+
+
+def test_extraction_never_overwrites(run, demo, tmp_path):
+    out = tmp_path / "o"
+    out.mkdir()
+    first = run("attachment", "get", CODE, "1", "-o", str(out), user="sarah.martinez")
+    assert first.exit_code == 0, first.stderr
+    again = run("attachment", "get", CODE, "1", "-o", str(out), user="sarah.martinez")
+    assert again.exit_code == 1 and "already exists" in again.stderr
