@@ -122,6 +122,8 @@ class Settings:
     def calendar(self, kind="business"):
         if kind == "24x7":
             return Calendar(zone=self.zone, always=True)
+        if kind != "business":
+            raise ConfigError(f"settings: an SLA calendar is \"business\" or \"24x7\", not {kind!r}")
         try:
             days = frozenset(WEEKDAYS.index(d.lower()[:3]) for d in self.business_days)
         except ValueError:
@@ -145,12 +147,28 @@ class Settings:
             raise ConfigError(f"settings: no SLA policy for priority {priority!r}")
         hours = p.get("resolution_hours")
         bdays = p.get("resolution_business_days")
+        where = f"settings: sla.{priority}"
+        try:
+            response = float(p.get("response_hours", 0))
+            hours = float(hours) if hours is not None else None
+            bdays = int(bdays) if bdays is not None and hours is None else None
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where}: hours and business days must be numbers")
+        if response <= 0 or (hours is None and bdays is None) or (hours is not None and hours <= 0) \
+                or (bdays is not None and bdays <= 0):
+            raise ConfigError(f"{where} needs response_hours and resolution_hours (or "
+                              f"resolution_business_days) greater than zero")
+        escalate_to = (str(p.get("escalate_to") or "").lower() or None)
+        if escalate_to in ("none", "-"):
+            escalate_to = None
+        if escalate_to not in (None, "coo", "ceo"):
+            raise ConfigError(f"{where}.escalate_to must be coo, ceo or none, not {escalate_to!r}")
         return Policy(
             priority=priority,
-            response_seconds=int(float(p.get("response_hours", 0)) * 3600),
-            resolution_seconds=int(float(hours) * 3600) if hours is not None else None,
-            resolution_business_days=int(bdays) if bdays is not None and hours is None else None,
-            escalate_to=p.get("escalate_to") or None,
+            response_seconds=int(response * 3600),
+            resolution_seconds=int(hours * 3600) if hours is not None else None,
+            resolution_business_days=bdays,
+            escalate_to=escalate_to,
             calendar=self.calendar(p.get("calendar", "business")),
             version=self.sla_version,
         )
@@ -280,7 +298,13 @@ def _apply_file(s, data):
         s.sla_version = str(sla.get("version", s.sla_version))
         for prio in DEFAULT_SLA:
             if isinstance(sla.get(prio), dict):
-                s.sla[prio].update(sla[prio])
+                override = dict(sla[prio])
+                # a resolution given one way replaces the default given the other way
+                if "resolution_business_days" in override and "resolution_hours" not in override:
+                    s.sla[prio].pop("resolution_hours", None)
+                if "resolution_hours" in override and "resolution_business_days" not in override:
+                    s.sla[prio].pop("resolution_business_days", None)
+                s.sla[prio].update(override)
         s.jobs = dict(data.get("jobs") or {})
         s.digest_send_empty = bool((data.get("digest") or {}).get("send_empty", False))
     except (TypeError, ValueError) as exc:

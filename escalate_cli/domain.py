@@ -15,8 +15,8 @@ import re
 import peewee as pw
 
 from . import sla
-from .errors import Conflict, IllegalTransition, NotFound, Refused
-from .fmt import duration_short
+from .errors import Conflict, EscalateError, IllegalTransition, NotFound, Refused
+from .fmt import duration_short, when
 from .models import (
     PRIORITIES, Account, Activity, Attachment, CodeCounter, Consulted, Contact,
     Contract, Escalation, Event, Notification, Outbox, Pod, SlaClock, Team, TeamMember, User,
@@ -31,35 +31,55 @@ STATUS_LABEL = {
 MIN_RESOLUTION_NOTES = 50
 BREACH_MESSAGE = "⚠️ SLA breach: This escalation is overdue"
 
-# The state machine: action -> statuses it may start from -> status it leads to.
+# The state machine, the one place every command and job checks: action -> the statuses it
+# may start from -> the status it leads to (None: decided by the action, see its service).
+#
+#   PENDING --claim/assign--> IN PROGRESS --resolve--> RESOLVED
+#   PENDING --resolve by the reporting IC (A2)--> RESOLVED (awaiting approval)
+#       --approve--> RESOLVED BY IC      --request-info (reopen)--> PENDING / IN PROGRESS
+#   IN PROGRESS / ESCALATED --hold--> ON HOLD --resume (person, --until, client call)--> back
+#   any open status --escalate--> ESCALATED (the COO/CEO owns it) --resolve--> RESOLVED
 TRANSITIONS = {
     "claim": ({"pending"}, "in_progress"),
     "assign": ({"pending", "in_progress", "on_hold"}, None),      # keeps status once owned
     "hold": ({"in_progress", "escalated"}, "on_hold"),
-    "resume": ({"on_hold"}, None),                                 # back to where it was
+    "resume": ({"on_hold"}, None),                # IN PROGRESS, or ESCALATED if it had been
     "escalate": ({"pending", "in_progress", "on_hold", "escalated"}, "escalated"),
     "resolve": ({"in_progress", "escalated", "on_hold"}, "resolved"),
     "resolve_by_ic": ({"pending"}, "resolved"),
     "approve": ({"resolved"}, "resolved"),
-    "reopen": ({"resolved"}, None),
+    "reopen": ({"resolved"}, None),               # PENDING, or IN PROGRESS if owned
+    "progress": ({"in_progress"}, "in_progress"),
+    "reprioritize": ({"pending", "in_progress", "on_hold", "escalated"}, None),
 }
+
+_VERBS = {"resolve_by_ic": "resolve", "escalate": "escalate further",
+          "progress": "set a sub-state on", "reprioritize": "change the priority of"}
 
 
 def check_transition(esc, action):
+    """The status ``action`` leads to, or IllegalTransition (exit 1) with a clear message."""
     allowed, target = TRANSITIONS[action]
     if esc.status not in allowed:
-        verb = action.replace("_", " ")
+        verb = _VERBS.get(action, action.replace("_", " "))
+        if esc.status == "resolved":
+            raise IllegalTransition(f"Cannot {verb} {esc.code}: it is already RESOLVED")
         raise IllegalTransition(
             f"Cannot {verb} {esc.code}: it is {STATUS_LABEL[esc.status]}"
             + _transition_hint(esc, action))
     return target
 
 
+def allowed_actions(esc):
+    """The actions the state machine allows from the escalation's status."""
+    return [a for a, (sources, _) in TRANSITIONS.items() if esc.status in sources]
+
+
 def _transition_hint(esc, action):
-    if esc.status == "resolved":
-        return " (already resolved)"
     if action == "claim" and esc.owner_id:
         return f" and owned by {esc.owner.name}"
+    if esc.status == "pending" and action in ("hold", "progress"):
+        return " (take ownership first)"
     return ""
 
 
@@ -174,8 +194,12 @@ def _json_default(value):
 
 
 def log_activity(app, esc, type_, body=None, subject=None, direction=None, internal=False,
-                 actor=None, occurred_at=None, meta=None):
-    actor = actor if actor is not None else (app.actor if app._actor is not None else None)
+                 actor=None, occurred_at=None, meta=None, system=False):
+    """A timeline entry; ``system=True`` records it as done by the System, not a person."""
+    if system:
+        actor = None
+    else:
+        actor = actor if actor is not None else (app.actor if app._actor is not None else None)
     return Activity.create(
         escalation=esc.id, type=type_, internal=internal, direction=direction,
         subject=subject, body=body, actor=actor.id if actor is not None else None,
@@ -310,9 +334,9 @@ def _short_money(value):
 
 # -- SLA clocks ---------------------------------------------------------------------------
 
-def _set_clock(esc, kind, started_at, due_at, share):
+def _set_clock(esc, kind, started_at, due_at, share, paused=0):
     cal = esc._policy.calendar
-    warn_at = sla.warn_time(cal, started_at, due_at, share) if due_at else None
+    warn_at = sla.warn_time(cal, started_at, due_at, share, paused) if due_at else None
     values = dict(started_at=started_at, due_at=due_at, warn_at=warn_at)
     clock = SlaClock.get_or_none((SlaClock.escalation == esc.id) & (SlaClock.kind == kind))
     if clock is None:
@@ -328,9 +352,13 @@ def _set_clock(esc, kind, started_at, due_at, share):
 
 
 def start_clocks(app, esc):
-    policy = app.get_settings().policy(esc.priority)
+    """Due times of a new escalation, and the snapshot of the policy it is opened under."""
+    from . import slapolicy
+    settings = app.get_settings()
+    policy = settings.policy(esc.priority)
     esc._policy = policy
     esc.policy_version = policy.version
+    esc.sla_policy = slapolicy.dumps(slapolicy.snapshot(settings, esc.created_at))
     esc.response_due = sla.response_due(policy, esc.created_at)
     esc.resolution_due = sla.resolution_due(policy, esc.created_at)
     return policy
@@ -352,24 +380,44 @@ def pause_resolution_clock(esc):
         & SlaClock.stopped_at.is_null()).execute()
 
 
-def policy_for(app, esc):
-    return app.get_settings().policy(esc.priority)
+def policy_for(app, esc, priority=None):
+    """The policy the escalation runs under: the snapshot taken when it was opened."""
+    from . import slapolicy
+    return slapolicy.policy_for(app, esc, priority)
+
+
+def _warn_share(app, esc):
+    from . import slapolicy
+    snap = slapolicy.load(esc)
+    return float(snap["warn_share"]) if snap else app.get_settings().warn_share
+
+
+def clock_ends(esc, now):
+    """When each clock stopped counting (or ``now`` if it still runs): (response, resolution).
+
+    The response clock stops when someone takes ownership (or escalates further, or the IC
+    resolves it first); the resolution clock when it is resolved or escalated further, and
+    it is frozen at the start of a hold. Mirrored in SQL by :func:`breached_clause`.
+    """
+    response = esc.claimed_at or (esc.resolved_at if esc.resolved_by_ic else None) or now
+    if esc.escalated_at is not None:
+        resolution = esc.escalated_at
+    elif esc.status == "resolved":
+        resolution = esc.resolved_at
+    elif esc.status == "on_hold":
+        resolution = esc.hold_started_at or now
+    else:
+        resolution = now
+    return response, resolution
 
 
 def sla_state(esc, now):
     """(label, breached clocks) of an escalation at ``now``, from its stored due times."""
     breached = []
-    if esc.response_due is not None:
-        answered = esc.claimed_at or (esc.resolved_at if esc.resolved_by_ic else None)
-        if (answered or now) > esc.response_due:
-            breached.append("response")
-    if esc.status in ("in_progress", "pending") and esc.resolution_due and now > esc.resolution_due:
-        breached.append("resolution")
-    if esc.status == "resolved" and esc.resolution_due and esc.resolved_at and \
-            esc.resolved_at > esc.resolution_due:
-        breached.append("resolution")
-    if esc.status == "escalated" and esc.escalated_at and esc.resolution_due and \
-            esc.escalated_at > esc.resolution_due:
+    response_end, resolution_end = clock_ends(esc, now)
+    if esc.response_due is not None and response_end > esc.response_due:
+        breached.append("response")
+    if esc.resolution_due is not None and resolution_end > esc.resolution_due:
         breached.append("resolution")
     if esc.status == "resolved":
         label = "missed" if breached else "met"
@@ -380,6 +428,23 @@ def sla_state(esc, now):
     else:
         label = "ok"
     return label, breached
+
+
+def breached_clause(now):
+    """SQL twin of :func:`sla_state`: escalations with a breached clock at ``now``."""
+    now_v = pw.Value(now, converter=Escalation.created_at.db_value)
+    answered = pw.fn.COALESCE(
+        Escalation.claimed_at,
+        pw.Case(None, [(Escalation.resolved_by_ic == True, Escalation.resolved_at)], None),  # noqa: E712
+        now_v)
+    resolution_end = pw.Case(None, [
+        (Escalation.escalated_at.is_null(False), Escalation.escalated_at),
+        (Escalation.status == "resolved", Escalation.resolved_at),
+        (Escalation.status == "on_hold", pw.fn.COALESCE(Escalation.hold_started_at, now_v)),
+    ], now_v)
+    return ((Escalation.response_due.is_null(False) & (Escalation.response_due < answered))
+            | (Escalation.resolution_due.is_null(False)
+               & (Escalation.resolution_due < resolution_end)))
 
 
 def governing_due(esc):
@@ -627,18 +692,26 @@ def request_info(app, code, message):
         if esc.status == "resolved":
             if not (esc.resolved_by_ic and esc.approval == "pending"):
                 raise IllegalTransition(f"Cannot request info on {esc.code}: it is RESOLVED")
+            check_transition(esc, "reopen")
             reopen_to = "in_progress" if esc.owner_id else "pending"
-            Escalation.update(status=reopen_to, resolved_at=None, resolved_by=None,
-                              resolution_seconds=None, resolved_by_ic=False, approval=None,
-                              updated_at=now, version=Escalation.version + 1).where(
-                Escalation.id == esc.id).execute()
-            SlaClock.update(stopped_at=None, met=None).where(
-                (SlaClock.escalation == esc.id) & (SlaClock.kind == "resolution")).execute()
+            changed = (Escalation.update(
+                status=reopen_to, resolved_at=None, resolved_by=None, resolution_seconds=None,
+                resolved_by_ic=False, approval=None, updated_at=now,
+                version=Escalation.version + 1)
+                .where((Escalation.id == esc.id) & (Escalation.version == esc.version)).execute())
+            if not changed:
+                raise Conflict(f"{esc.code} changed while you were reopening it; look again")
             esc = Escalation.get_by_id(esc.id)
-            _refresh_resolution_clock(app, esc)
+            _restart_clock(app, esc, "resolution", esc.resolution_due)
+            if reopen_to == "pending":
+                _restart_clock(app, esc, "response", esc.response_due)
             reopened = True
+            log_activity(app, esc, "status_change", subject=STATUS_LABEL[reopen_to],
+                         body=f"{actor.name} reopened the escalation: the IC's resolution "
+                              f"needs more information")
             emit(app, "escalation.reopened", esc, {
-                "escalation_id": esc.code, "reopened_by": actor.login, "reopened_at": now})
+                "escalation_id": esc.code, "reopened_by": actor.login, "reopened_at": now,
+                "status": reopen_to})
         Escalation.update(last_action="info_requested", last_action_at=now).where(
             Escalation.id == esc.id).execute()
         log_activity(app, esc, "info_requested", body=message, direction="outbound")
@@ -803,8 +876,11 @@ def list_escalations(app, statuses=None, priorities=None, pod=None, owner=None, 
              .join(Pod, pw.JOIN.LEFT_OUTER, on=(Escalation.pod == Pod.id), attr="pod")
              .switch(Escalation)
              .where(visible_clause(actor)))
-    statuses = statuses or OPEN_STATUSES
-    query = query.where(Escalation.status.in_(list(statuses)))
+    if statuses:
+        query = query.where(Escalation.status.in_(list(statuses)))
+    else:   # the open ones, and IC resolutions waiting for a manager's approval (A2)
+        query = query.where(Escalation.status.in_(list(OPEN_STATUSES))
+                            | ((Escalation.status == "resolved") & (Escalation.approval == "pending")))
     if priorities:
         query = query.where(Escalation.priority.in_(list(priorities)))
     if pod:
@@ -822,12 +898,7 @@ def list_escalations(app, statuses=None, priorities=None, pod=None, owner=None, 
         a = Account.get_or_none(Account.name == account)
         query = query.where(Escalation.account == (a.id if a else -1))
     if breached:
-        query = query.where(
-            ((Escalation.response_due < now)
-             & (Escalation.claimed_at.is_null() | (Escalation.claimed_at > Escalation.response_due)))
-            | (Escalation.status.in_(["in_progress", "pending"]) & (Escalation.resolution_due < now))
-            | ((Escalation.status == "resolved") & (Escalation.resolved_at > Escalation.resolution_due))
-            | ((Escalation.status == "escalated") & (Escalation.escalated_at > Escalation.resolution_due)))
+        query = query.where(breached_clause(now))
     due = pw.Case(None, [(Escalation.status == "pending", Escalation.response_due),
                          (Escalation.status == "in_progress", Escalation.resolution_due)], None)
     query = query.order_by(Escalation.priority_rank, due.is_null(), due, Escalation.created_at)
@@ -874,16 +945,51 @@ def events_since(app, since=0, limit=None, name=None):
         yield ev, payload
 
 
-# -- lifecycle (resolve, hold, resume, escalate, approve) ---------------------------------
+# -- lifecycle (resolve, hold, resume, escalate, approve, progress, priority) -------------
 
-def _refresh_resolution_clock(app, esc):
-    """Recompute the resolution due time after a pause, from the policy it was opened under."""
-    policy = policy_for(app, esc)
+def _refresh_resolution_clock(app, esc, policy=None):
+    """Recompute the resolution due time from the policy the escalation was opened under,
+    its creation and the business time it spent on hold; store it and its clock."""
+    policy = policy or policy_for(app, esc)
     esc._policy = policy
     due = sla.resolution_due(policy, esc.created_at, esc.paused_seconds)
     Escalation.update(resolution_due=due).where(Escalation.id == esc.id).execute()
     esc.resolution_due = due
-    _set_clock(esc, "resolution", esc.created_at, due, app.get_settings().warn_share)
+    _set_clock(esc, "resolution", esc.created_at, due, _warn_share(app, esc), esc.paused_seconds)
+    return due
+
+
+def _restart_clock(app, esc, kind, due):
+    """A stopped clock runs again (a resolution reopened), towards ``due``."""
+    esc._policy = policy_for(app, esc)
+    SlaClock.update(stopped_at=None, met=None).where(
+        (SlaClock.escalation == esc.id) & (SlaClock.kind == kind)).execute()
+    _set_clock(esc, kind, esc.created_at, due, _warn_share(app, esc),
+               esc.paused_seconds if kind == "resolution" else 0)
+
+
+def _end_hold(app, esc, at):
+    """Close the current hold of ``esc`` (as read before the change) at ``at``.
+
+    Adds the hold's wall time to ``paused_wall_seconds`` and, if the resolution clock was
+    running and had not yet run out when the hold began, its business time to
+    ``paused_seconds``; then recomputes the resolution due time. Returns (business, wall).
+    """
+    if esc.hold_started_at is None:
+        return 0, 0
+    policy = policy_for(app, esc)
+    clock_running = esc.escalated_at is None
+    extension = (sla.pause_extension(policy.calendar, esc.resolution_due, esc.hold_started_at, at)
+                 if clock_running else 0)
+    wall = max(0, int((at - esc.hold_started_at).total_seconds()))
+    Escalation.update(paused_seconds=Escalation.paused_seconds + extension,
+                      paused_wall_seconds=Escalation.paused_wall_seconds + wall,
+                      hold_started_at=None, hold_until=None).where(
+        Escalation.id == esc.id).execute()
+    fresh = Escalation.get_by_id(esc.id)
+    if clock_running:
+        _refresh_resolution_clock(app, fresh, policy)
+    return extension, wall
 
 
 def validate_resolution_notes(notes):
@@ -897,51 +1003,84 @@ def validate_resolution_notes(notes):
     return notes
 
 
-def resolve(app, code, notes, notify_roles=("ic",)):
-    """Resolve: the owner (or, while PENDING, the IC who reported it: A2)."""
+def default_notify_roles(esc):
+    """Who hears of a resolution unless the resolver chooses: the IC, and the COO when the
+    account is strategic (the use case's "FYI on strategic account escalation")."""
+    return ("ic", "coo") if esc.account_id and esc.account.strategic else ("ic",)
+
+
+def public_timeline_text(app, esc):
+    """The timeline as text lines for resolution notes: what the reporter may see (internal
+    investigation notes are left out, since resolution notes reach the reporter)."""
+    zone = app.get_settings().zone
+    query = (Activity.select().where((Activity.escalation == esc.id)
+                                     & (Activity.internal == False))  # noqa: E712
+             .order_by(Activity.occurred_at, Activity.id))
+    lines = []
+    for act in query:
+        who = act.actor.name if act.actor_id else "System"
+        what = act.body or act.subject or act.type
+        if act.subject and act.body and act.type not in ("status_change",):
+            what = f"{act.subject}: {act.body}"
+        lines.append(f"{when(act.occurred_at, zone)} - {who}: {' '.join(what.split())}")
+    return lines
+
+
+def resolve(app, code, notes, notify_roles=None, with_timeline=False):
+    """Resolve: the owner (or, while PENDING, the IC who reported it: A2).
+
+    ``notify_roles`` is a subset of ic, coo, ceo (None: :func:`default_notify_roles`).
+    ``with_timeline`` appends the escalation's public timeline to the notes (A3); the 50
+    characters are counted on the notes the resolver wrote.
+    """
     actor = app.actor
     esc = get_escalation(app, code)
     by_ic = esc.status == "pending" and esc.reporter_id == actor.id and actor.role == "ic"
     if esc.status == "resolved":
-        raise IllegalTransition(f"Cannot resolve {esc.code}: it is already RESOLVED")
+        check_transition(esc, "resolve")
     if not by_ic and esc.owner_id != actor.id:
         raise Refused("You must take ownership first")
     notes = validate_resolution_notes(notes)
     check_transition(esc, "resolve_by_ic" if by_ic else "resolve")
+    if notify_roles is None:
+        notify_roles = default_notify_roles(esc)
     now = app.now
     seconds = int((now - esc.created_at).total_seconds())
+    if with_timeline:
+        notes += "\n\nTIMELINE:\n" + "\n".join(public_timeline_text(app, esc))
     with atomic():
         changed = (Escalation.update(
             status="resolved", resolved_at=now, resolved_by=actor.id, resolution_notes=notes,
             resolution_seconds=seconds, resolved_by_ic=by_ic,
             approval="pending" if by_ic else None, updated_at=now, last_action="resolved",
-            last_action_at=now, hold_started_at=None, hold_until=None,
-            version=Escalation.version + 1)
+            last_action_at=now, version=Escalation.version + 1)
             .where((Escalation.id == esc.id) & (Escalation.version == esc.version)).execute())
         if not changed:
             raise Conflict(f"{esc.code} changed while you were resolving it; look again")
         if esc.status == "on_hold":
-            _account_pause(app, esc)
+            _end_hold(app, esc, now)
         esc = Escalation.get_by_id(esc.id)
         if by_ic:
             stop_clock(app, esc, "response")
         stop_clock(app, esc, "resolution")
-        log_activity(app, esc, "status_change", subject="RESOLVED",
+        label = "RESOLVED (by IC, awaiting approval)" if by_ic else "RESOLVED"
+        log_activity(app, esc, "status_change", subject=label,
                      body=f"{actor.name} marked the escalation resolved "
                           f"(resolution time {duration_short(seconds)})")
         emit(app, "escalation.resolved", esc, {
             "escalation_id": esc.code, "resolved_by": actor.login, "resolved_at": now,
             "resolution_time": seconds, "resolution_time_display": duration_short(seconds),
-            "resolved_by_ic": by_ic})
+            "resolved_by_ic": by_ic, "notified": sorted(set(notify_roles)) if not by_ic else []})
         ctx = dict(_esc_context(app, esc), resolver=actor.name, notes=notes,
-                   resolution_time=duration_short(seconds))
+                   resolution_time=duration_short(seconds), resolved_by_ic=by_ic)
         if by_ic:
             pod = esc.pod
             if pod is not None and pod.manager_id:
                 notify(app, pod.manager, "escalation.resolved_by_ic",
                        f"{actor.name} resolved {esc.code} before a manager acted: "
                        f"approve it or request more info", esc,
-                       email=("resolved-by-ic", ctx), dedupe="resolved-by-ic")
+                       email=("resolved-by-ic", dict(ctx, recipient=pod.manager.name)),
+                       dedupe="resolved-by-ic")
         else:
             _notify_resolved(app, esc, actor, notify_roles, ctx)
     return esc
@@ -949,92 +1088,173 @@ def resolve(app, code, notes, notify_roles=("ic",)):
 
 def _notify_resolved(app, esc, actor, roles, ctx):
     roles = set(roles or ())
-    if "ic" in roles and esc.reporter_id != actor.id:
+    told = {actor.id}
+    if "ic" in roles and esc.reporter_id not in told:
         notify(app, esc.reporter, "escalation.resolved",
                f"Your escalation has been resolved by {actor.name}", esc,
-               email=("resolved", ctx), dedupe="resolved")
+               email=("resolved", dict(ctx, recipient=esc.reporter.name)), dedupe="resolved")
+        told.add(esc.reporter_id)
+    account = f" - {esc.account.name}" if esc.account_id else ""
     strategic = " (strategic account)" if esc.account_id and esc.account.strategic else ""
+    message = f"Escalation resolved: {esc.title}{account}{strategic}"
     for role in ("coo", "ceo"):
         if role in roles:
             for leader in User.select().where((User.role == role) & (User.active == True)):  # noqa: E712
-                if leader.id == actor.id:
+                if leader.id in told:
                     continue
-                notify(app, leader, "escalation.resolved",
-                       f"Escalation resolved: {esc.title}{strategic}", esc,
-                       email=("resolved", ctx), dedupe="resolved")
-
-
-def _account_pause(app, esc):
-    """Add the business and wall time of the current hold to the escalation's pause total."""
-    if esc.hold_started_at is None:
-        return 0
-    cal = policy_for(app, esc).calendar
-    paused = sla.business_seconds_between(cal, esc.hold_started_at, app.now)
-    wall = int((app.now - esc.hold_started_at).total_seconds())
-    Escalation.update(paused_seconds=Escalation.paused_seconds + paused,
-                      paused_wall_seconds=Escalation.paused_wall_seconds + wall,
-                      hold_started_at=None, hold_until=None).where(
-        Escalation.id == esc.id).execute()
-    return paused
+                notify(app, leader, "escalation.resolved", message, esc,
+                       email=("resolved", dict(ctx, recipient=leader.name)), dedupe="resolved")
+                told.add(leader.id)
+    for user in consulted_users(esc):      # A1: the manager who handed it over hears too
+        if user.id not in told:
+            notify(app, user, "escalation.resolved", message, esc, dedupe="resolved")
+            told.add(user.id)
 
 
 def hold(app, code, reason, until=None):
+    """ON HOLD (waiting for external input): the resolution clock pauses.
+
+    With ``until`` the escalation resumes by itself at that time (:func:`resume_due_holds`,
+    called by the SLA sweep); a logged call or message from the client or the reporter also
+    resumes it (:func:`resume` with ``by_system=True``).
+    """
     actor = app.actor
     esc = get_escalation(app, code)
     reason = (reason or "").strip()
     if not reason:
         raise Refused("Please provide a reason for putting the escalation on hold")
-    if esc.owner_id != actor.id and not (actor.role in ("coo", "ceo", "admin")):
+    if esc.owner_id != actor.id and actor.role not in ("coo", "ceo", "admin"):
         raise Refused("You must take ownership first")
     check_transition(esc, "hold")
     now = app.now
     if until is not None and until <= now:
         raise Refused("The hold must end in the future")
     with atomic():
-        Escalation.update(status="on_hold", substate=esc.status, hold_started_at=now,
-                          hold_until=until, hold_reason=reason, updated_at=now,
-                          last_action="held", last_action_at=now,
-                          version=Escalation.version + 1).where(Escalation.id == esc.id).execute()
+        changed = (Escalation.update(status="on_hold", hold_started_at=now, hold_until=until,
+                                     hold_reason=reason, updated_at=now, last_action="held",
+                                     last_action_at=now, version=Escalation.version + 1)
+                   .where((Escalation.id == esc.id) & (Escalation.version == esc.version))
+                   .execute())
+        if not changed:
+            raise Conflict(f"{esc.code} changed while you were putting it on hold; look again")
         esc = Escalation.get_by_id(esc.id)
         pause_resolution_clock(esc)
+        zone = app.get_settings().zone
         log_activity(app, esc, "status_change", subject="ON HOLD",
                      body=f"{actor.name} put the escalation on hold: {reason}"
-                          + (f" (until {until.astimezone(app.get_settings().zone):%b %d %H:%M})"
-                             if until else ""))
+                          + (f" (until {when(until, zone)})" if until else ""))
         emit(app, "escalation.held", esc, {
             "escalation_id": esc.code, "held_by": actor.login, "held_at": now,
             "reason": reason, "until": until})
     return esc
 
 
-def resume(app, code, by_system=False, why=None):
-    actor = None if by_system else app.actor
-    esc = get_escalation(app, code) if not by_system else Escalation.get(Escalation.code == code)
-    if actor is not None and esc.owner_id != actor.id and actor.role not in ("coo", "ceo", "admin"):
-        raise Refused("You must take ownership first")
-    check_transition(esc, "resume")
-    now = app.now
+def resume(app, code, by_system=False, why=None, at=None):
+    """Take an escalation off hold: back to IN PROGRESS (or ESCALATED if it was).
+
+    A person (``by_system=False``): the owner or a leader runs ``escalate resume``; an
+    escalation that is not ON HOLD is refused (IllegalTransition, exit 1).
+
+    The system (``by_system=True``), for the hold's end (:func:`resume_due_holds`) and for
+    "a logged call or message from the client or reporter resumes it" (the comms services
+    call it after logging the call or message, inside or outside their own transaction):
+
+    - ``code``: the escalation's code; no permission check (the caller has done its own);
+      NotFound if there is no such escalation.
+    - ``why``: a short reason shown in the timeline and the event, e.g. "call logged with
+      Jane Doe" or "message from John Smith".
+    - ``at``: when the hold ended (default: now); the paused time is counted up to it.
+    - Returns the escalation, or None when it was not ON HOLD (nothing written), so callers
+      may call it unconditionally; of concurrent calls exactly one resumes.
+    - The timeline entry is the System's; the event ``escalation.resumed`` has
+      ``resumed_by: "system"`` and ``triggered_by``: the acting user's login, if any. The
+      owner is told in-app.
+
+    Either way the paused business time moves the resolution due time by exactly that much
+    (see :mod:`escalate_cli.sla`), and the event and timeline entry commit with the change.
+    """
+    if by_system:
+        esc = Escalation.get_or_none(Escalation.code == (code or "").strip().upper())
+        if esc is None:
+            raise NotFound()
+        if esc.status != "on_hold":
+            return None
+        actor = None
+    else:
+        actor = app.actor
+        esc = get_escalation(app, code)
+        if esc.owner_id != actor.id and actor.role not in ("coo", "ceo", "admin"):
+            raise Refused("You must take ownership first")
+        check_transition(esc, "resume")
+    at = min(at or app.now, app.now)
+    if esc.hold_started_at is not None:
+        at = max(at, esc.hold_started_at)
+    back_to = "escalated" if esc.escalated_at is not None else "in_progress"
     with atomic():
-        back_to = esc.substate if esc.substate in ("in_progress", "escalated") else "in_progress"
-        changed = (Escalation.update(status=back_to, substate=None, updated_at=now,
-                                     last_action="resumed", last_action_at=now,
-                                     version=Escalation.version + 1)
-                   .where((Escalation.id == esc.id) & (Escalation.status == "on_hold")).execute())
+        changed = (Escalation.update(status=back_to, updated_at=app.now, last_action="resumed",
+                                     last_action_at=at, version=Escalation.version + 1)
+                   .where((Escalation.id == esc.id) & (Escalation.status == "on_hold")
+                          & (Escalation.version == esc.version)).execute())
         if not changed:
-            return Escalation.get_by_id(esc.id)
-        paused = _account_pause(app, esc)
+            if by_system:
+                return None
+            raise Conflict(f"{esc.code} changed while you were resuming it; look again")
+        business, wall = _end_hold(app, esc, at)
+        held_at = esc.hold_started_at
         esc = Escalation.get_by_id(esc.id)
-        if back_to == "in_progress":
-            _refresh_resolution_clock(app, esc)
         who = actor.name if actor else "System"
-        log_activity(app, esc, "status_change", subject=STATUS_LABEL[back_to], actor=actor,
-                     body=f"{who} resumed the escalation" + (f" ({why})" if why else "")
-                          + f"; paused {duration_short(esc.paused_wall_seconds)} in all")
+        body = (f"{who} resumed the escalation" if actor else "Resumed automatically") \
+            + (f" ({why})" if why else "") \
+            + f"; on hold {duration_short(wall)} this time, {duration_short(esc.paused_wall_seconds)} in all"
+        log_activity(app, esc, "status_change", subject=STATUS_LABEL[back_to], body=body,
+                     occurred_at=at, system=by_system)
+        triggered = _acting_login(app) if by_system else None
         emit(app, "escalation.resumed", esc, {
             "escalation_id": esc.code, "resumed_by": actor.login if actor else "system",
-            "resumed_at": now, "paused_business_seconds": paused, "reason": why,
-            "resolution_due": esc.resolution_due})
+            "triggered_by": triggered, "resumed_at": at, "held_at": held_at,
+            "paused_business_seconds": business, "paused_wall_seconds": wall,
+            "reason": why, "resolution_due": esc.resolution_due if back_to == "in_progress" else None})
+        if by_system and esc.owner_id:
+            notify(app, esc.owner, "escalation.resumed",
+                   f"{esc.code} is back {STATUS_LABEL[back_to]}"
+                   + (f": {why}" if why else ""), esc,
+                   dedupe=f"resumed-{int(held_at.timestamp()) if held_at else 0}")
     return esc
+
+
+def _acting_login(app):
+    """The login of the person on whose behalf the system acts, if there is one."""
+    if app._actor is None and app.login:
+        try:
+            app.actor
+        except EscalateError:
+            return None
+    return app._actor.login if app._actor is not None else None
+
+
+def resume_due_holds(app):
+    """Resume every hold whose ``--until`` time has passed; returns the escalations resumed.
+
+    For the SLA sweep: one indexed range query on ``hold_until`` (only escalations ON HOLD
+    have one; it is cleared when the hold ends), then one transaction per escalation. Each
+    hold ends at its ``hold_until``, not at the time of the sweep, so a late sweep does not
+    stretch the pause. Safe to run concurrently from several hosts: each hold is resumed
+    once, the others see it already resumed and skip it.
+    """
+    zone = app.get_settings().zone
+    due = list(Escalation.select(Escalation.code, Escalation.hold_until)
+               .where((Escalation.hold_until <= app.now) & (Escalation.status == "on_hold"))
+               .order_by(Escalation.hold_until, Escalation.id))
+    resumed = []
+    for row in due:
+        try:
+            esc = resume(app, row.code, by_system=True, at=row.hold_until,
+                         why=f"hold until {when(row.hold_until, zone)} ended")
+        except (Conflict, NotFound, IllegalTransition):
+            continue
+        if esc is not None:
+            resumed.append(esc)
+    return resumed
 
 
 def escalate_further(app, code, to_role, note):
@@ -1053,32 +1273,38 @@ def escalate_further(app, code, to_role, note):
     if esc.owner_id == leader.id:
         raise IllegalTransition(f"{esc.code} is already with the {to_role.upper()}")
     now = app.now
+    previous_owner = esc.owner_id
     with atomic():
+        changed = (Escalation.update(
+            status="escalated", owner=leader.id, escalated_at=esc.escalated_at or now,
+            escalated_to=to_role, claimed_at=esc.claimed_at or now, updated_at=now,
+            last_action="escalated", last_action_at=now, version=Escalation.version + 1)
+            .where((Escalation.id == esc.id) & (Escalation.version == esc.version)).execute())
+        if not changed:
+            raise Conflict(f"{esc.code} changed while you were escalating it; look again")
         if esc.status == "on_hold":
-            _account_pause(app, esc)
-        Escalation.update(status="escalated", owner=leader.id, escalated_at=now,
-                          escalated_to=to_role, claimed_at=esc.claimed_at or now, substate=None,
-                          updated_at=now, last_action="escalated", last_action_at=now,
-                          version=Escalation.version + 1).where(Escalation.id == esc.id).execute()
+            _end_hold(app, esc, now)
         esc = Escalation.get_by_id(esc.id)
         stop_clock(app, esc, "response")
         stop_clock(app, esc, "resolution")   # "resolved or escalated further" ends the window
-        consulted = {actor.id}
-        if esc.owner_id is not None:
-            consulted.add(actor.id)
-        for uid in consulted:
-            if uid != leader.id:
-                Consulted.insert(escalation=esc.id, user=uid, added_at=now).on_conflict_ignore().execute()
+        for uid in {actor.id, previous_owner} - {None, leader.id}:
+            Consulted.insert(escalation=esc.id, user=uid, added_at=now).on_conflict_ignore().execute()
         log_activity(app, esc, "escalated", body=note,
                      subject=f"Escalated to {to_role.upper()} ({leader.name})")
         emit(app, "escalation.escalated", esc, {
             "escalation_id": esc.code, "escalated_by": actor.login, "escalated_to": leader.login,
-            "role": to_role, "note": note, "escalated_at": now})
+            "role": to_role, "note": note, "escalated_at": now,
+            "consulted": sorted(u.login for u in consulted_users(esc))})
         notify(app, leader, "escalation.escalated",
                f"{actor.name} escalated {esc.code} to you: {esc.title}", esc,
-               email=("escalated", dict(_esc_context(app, esc), note=note, manager=actor.name)),
+               email=("escalated", dict(_esc_context(app, esc), note=note, manager=actor.name,
+                                        recipient=leader.name)),
                sms=(f"URGENT: {esc.code} escalated to you by {actor.name}. Login to handle."
                     if esc.priority == "critical" else None), dedupe=f"escalated-{leader.id}")
+        if previous_owner and previous_owner not in (actor.id, leader.id):
+            notify(app, User.get_by_id(previous_owner), "escalation.escalated",
+                   f"{actor.name} escalated {esc.code} to {leader.name}; you are Consulted", esc,
+                   dedupe=f"escalated-consulted-{leader.id}")
     return esc
 
 
@@ -1092,9 +1318,13 @@ def approve(app, code):
         raise IllegalTransition(f"Cannot approve {esc.code}: there is no IC resolution awaiting approval")
     now = app.now
     with atomic():
-        Escalation.update(approval="approved", approved_by=actor.id, approved_at=now,
-                          updated_at=now, last_action="approved", last_action_at=now,
-                          version=Escalation.version + 1).where(Escalation.id == esc.id).execute()
+        changed = (Escalation.update(approval="approved", approved_by=actor.id, approved_at=now,
+                                     updated_at=now, last_action="approved", last_action_at=now,
+                                     version=Escalation.version + 1)
+                   .where((Escalation.id == esc.id) & (Escalation.approval == "pending")
+                          & (Escalation.version == esc.version)).execute())
+        if not changed:
+            raise Conflict(f"{esc.code} changed while you were approving it; look again")
         esc = Escalation.get_by_id(esc.id)
         log_activity(app, esc, "status_change", subject="RESOLVED BY IC",
                      body=f"{actor.name} approved the resolution: Resolved by IC "
@@ -1108,22 +1338,79 @@ def approve(app, code):
     return esc
 
 
-def set_substate(app, code, text):
-    """A3: 'In Progress - Investigating' and the like, for multi-day work."""
+def set_substate(app, code, text, note=None):
+    """A3: 'In Progress - Investigating' and the like, with an optional progress update.
+
+    The update is part of the public timeline (the reporter sees it), unlike investigation
+    notes; ``resolve --with-timeline`` carries it into the resolution notes.
+    """
     actor = app.actor
     esc = get_escalation(app, code)
     if esc.owner_id != actor.id:
         raise Refused("You must take ownership first")
-    if esc.status != "in_progress":
-        raise IllegalTransition(f"Cannot set a sub-state on {esc.code}: it is {STATUS_LABEL[esc.status]}")
+    check_transition(esc, "progress")
     text = _required_text(text, "sub-state", 100)
+    note = (note or "").strip() or None
+    now = app.now
     with atomic():
-        Escalation.update(substate=text, updated_at=app.now).where(Escalation.id == esc.id).execute()
+        changed = (Escalation.update(substate=text, updated_at=now, last_action="progress",
+                                     last_action_at=now, version=Escalation.version + 1)
+                   .where((Escalation.id == esc.id) & (Escalation.version == esc.version))
+                   .execute())
+        if not changed:
+            raise Conflict(f"{esc.code} changed while you were updating it; look again")
         log_activity(app, esc, "status_change", subject=f"IN PROGRESS - {text.upper()}",
-                     body=f"{actor.name}: In Progress - {text}")
+                     body=f"{actor.name}: In Progress - {text}" + (f": {note}" if note else ""))
         emit(app, "escalation.progress", esc, {"escalation_id": esc.code, "substate": text,
-                                                "by": actor.login, "at": app.now})
+                                                "update": note, "by": actor.login, "at": now})
     return Escalation.get_by_id(esc.id)
+
+
+def change_priority(app, code, priority, reason):
+    """Change the priority; the running clocks are recomputed under the escalation's policy
+    snapshot for the new priority. A clock that has stopped keeps its due time."""
+    actor = app.actor
+    esc = get_escalation(app, code)
+    if priority not in PRIORITIES:
+        raise Refused(f"Unknown priority '{priority}': choose one of {', '.join(PRIORITIES)}")
+    if not can_manage(actor, esc):
+        raise Refused("Only a manager of this pod or a leader can change the priority")
+    reason = _required_text(reason, "reason for the change")
+    check_transition(esc, "reprioritize")
+    if esc.priority == priority:
+        raise Refused(f"{esc.code} is already {priority}")
+    policy = policy_for(app, esc, priority)
+    now = app.now
+    old = esc.priority
+    with atomic():
+        changed = (Escalation.update(priority=priority, priority_rank=PRIORITIES.index(priority),
+                                     updated_at=now, last_action="reprioritized",
+                                     last_action_at=now, version=Escalation.version + 1)
+                   .where((Escalation.id == esc.id) & (Escalation.version == esc.version))
+                   .execute())
+        if not changed:
+            raise Conflict(f"{esc.code} changed while you were changing it; look again")
+        esc = Escalation.get_by_id(esc.id)
+        esc._policy = policy
+        share = _warn_share(app, esc)
+        if esc.claimed_at is None:
+            due = sla.response_due(policy, esc.created_at)
+            Escalation.update(response_due=due).where(Escalation.id == esc.id).execute()
+            esc.response_due = due
+            _set_clock(esc, "response", esc.created_at, due, share)
+        if esc.status in ("pending", "in_progress"):
+            _refresh_resolution_clock(app, esc, policy)
+        elif esc.status == "on_hold" and esc.escalated_at is None:
+            due = sla.resolution_due(policy, esc.created_at, esc.paused_seconds)
+            Escalation.update(resolution_due=due).where(Escalation.id == esc.id).execute()
+            esc.resolution_due = due
+        log_activity(app, esc, "status_change", subject=f"PRIORITY {priority.upper()}",
+                     body=f"{actor.name} changed the priority from {old} to {priority}: {reason}")
+        emit(app, "escalation.reprioritized", esc, {
+            "escalation_id": esc.code, "from": old, "to": priority, "by": actor.login,
+            "at": now, "reason": reason, "response_due": esc.response_due,
+            "resolution_due": esc.resolution_due})
+    return esc
 
 
 def status_label(esc):
@@ -1157,7 +1444,10 @@ def escalation_dict(app, esc, detail=False):
         "resolution_due": _iso(esc.resolution_due, zone) if esc.status != "on_hold" else None,
         "sla_state": state, "breached": bool(breached), "breached_clocks": breached,
         "claimed_at": _iso(esc.claimed_at, zone), "resolved_at": _iso(esc.resolved_at, zone),
-        "resolution_seconds": esc.resolution_seconds, "resolved_by_ic": esc.resolved_by_ic,
+        "resolution_seconds": esc.resolution_seconds,
+        "resolution_time": (duration_short(esc.resolution_seconds)
+                            if esc.resolution_seconds is not None else None),
+        "resolved_by_ic": esc.resolved_by_ic,
         "policy_version": esc.policy_version,
     }
     if detail:

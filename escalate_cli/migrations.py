@@ -227,9 +227,20 @@ def m0002_communication_and_jobs(db):
     _run(db, V2_POSTGRES if _dialect(db) == "postgres" else V2_SQLITE)
 
 
+def m0003_sla_policy_snapshot(db):
+    """The SLA policy each escalation was opened under, as JSON (see slapolicy.py), and
+    indexes on the stored due times (the breached queue, sorting by SLA due)."""
+    _run(db, [
+        'ALTER TABLE "escalation" ADD COLUMN "sla_policy" TEXT',
+        'CREATE INDEX "escalation_status_response_due" ON "escalation" ("status", "response_due")',
+        'CREATE INDEX "escalation_status_resolution_due" ON "escalation" ("status", "resolution_due")',
+    ])
+
+
 MIGRATIONS = [
     ("0001_initial", m0001_initial),
     ("0002_communication_and_jobs", m0002_communication_and_jobs),
+    ("0003_sla_policy_snapshot", m0003_sla_policy_snapshot),
 ]
 
 

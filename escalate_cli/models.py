@@ -163,9 +163,10 @@ class Escalation(BaseModel):
     approved_by = pw.ForeignKeyField(User, null=True, on_delete="SET NULL")
     approved_at = UTCDateTimeField(null=True)
     policy_version = pw.CharField(max_length=50)
+    sla_policy = pw.TextField(null=True)                 # JSON snapshot (migration 0003)
     response_due = UTCDateTimeField(null=True)
     resolution_due = UTCDateTimeField(null=True)
-    paused_seconds = pw.IntegerField(default=0)          # business seconds spent ON HOLD
+    paused_seconds = pw.IntegerField(default=0)   # business seconds on hold that moved the due time
     paused_wall_seconds = pw.IntegerField(default=0)
     hold_started_at = UTCDateTimeField(null=True)
     hold_until = UTCDateTimeField(null=True)
@@ -187,6 +188,8 @@ class Escalation(BaseModel):
             (("account", "created_at"), False),
             (("status", "priority_rank", "created_at"), False),
             (("hold_until",), False),
+            (("status", "response_due"), False),        # migration 0003
+            (("status", "resolution_due"), False),      # migration 0003
         )
 
 

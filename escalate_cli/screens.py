@@ -3,6 +3,7 @@ import textwrap
 
 from . import domain
 from .fmt import duration_long, duration_short, money, when
+from .output import color_enabled
 
 WIDTH = 68
 
@@ -50,13 +51,24 @@ def _para(text):
     return out
 
 
+def _red(text, color):
+    from .output import paint
+    return paint(text, "breach", color)
+
+
+def breach_text(breached, color=False):
+    """The use case's breach badge, naming the clocks that breached."""
+    return _red(domain.BREACH_MESSAGE, color) + f" ({', '.join(breached)})"
+
+
 def priority_badge(priority):
     return {"critical": "CRITICAL 🔴", "high": "HIGH 🟠", "medium": "MEDIUM 🟡",
             "low": "LOW 🟢"}.get(priority, priority.upper())
 
 
-def detail(app, esc, recommendations=None):
+def detail(app, esc, recommendations=None, color=None):
     """The escalation detail screen (use case step 3), as lines of text."""
+    color = color_enabled() if color is None else color
     zone = app.get_settings().zone
     now = app.now
     viewer = app.actor
@@ -69,8 +81,8 @@ def detail(app, esc, recommendations=None):
                  else "\n".join(_para(title) + [_line(badge)]))
     lines.append(_rule())
     if breached and esc.status != "resolved":
-        from .output import paint
-        lines.append(paint(_line(domain.BREACH_MESSAGE), "breach"))
+        plain = breach_text(breached)
+        lines.append(_line(plain).replace(plain, breach_text(breached, color)))
         lines.append(_rule())
     end = esc.resolved_at or now
     lines.append(_pair(f"Escalation ID: {esc.code}"))
@@ -136,8 +148,12 @@ def detail(app, esc, recommendations=None):
                                                    else " - awaiting manager approval")))
         lines.extend(_para(esc.resolution_notes or ""))
         lines.append(_rule())
-    if esc.paused_wall_seconds:
-        lines.append(_line(f"Paused (on hold) in all: {duration_short(esc.paused_wall_seconds)}"))
+    if esc.paused_wall_seconds or esc.status == "on_hold":
+        paused = esc.paused_wall_seconds + (int((now - esc.hold_started_at).total_seconds())
+                                            if esc.status == "on_hold" and esc.hold_started_at else 0)
+        lines.append(_line(f"Paused (on hold) in all: {duration_short(paused)}"
+                           + (f"; resolution due moved by {duration_short(esc.paused_seconds)} "
+                              f"of business time" if esc.paused_seconds else "")))
         lines.append(_rule())
     lines.append(_line("TIMELINE OF EVENTS"))
     for act in domain.timeline(app, esc):
@@ -208,7 +224,8 @@ def actions_line(esc, viewer):
     return ""
 
 
-def queue_row(app, esc, reporter_name=None):
+def queue_row(app, esc, reporter_name=None, color=None):
+    color = color_enabled() if color is None else color
     now = app.now
     zone = app.get_settings().zone
     state, breached = domain.sla_state(esc, now)
@@ -222,6 +239,6 @@ def queue_row(app, esc, reporter_name=None):
         "account": esc.account.name if esc.account_id else "",
         "owner": esc.owner.name if esc.owner_id else "",
         "age": duration_short((end - esc.created_at).total_seconds()),
-        "sla": ("⚠️ BREACHED" if breached and esc.status != "resolved" else state)
+        "sla": (breach_text(breached, color) if breached and esc.status != "resolved" else state)
         + (f" (due {when(due, zone)})" if due and not breached else ""),
     }

@@ -31,12 +31,12 @@ def test_colour_on_a_terminal_plain_when_piped_or_no_color(run, demo, base_env):
     env = _env(base_env)           # the real clock: the 2024 escalation is long overdue
     out, status = _tty(env, "list")
     assert status == 0
-    assert "\x1b[" in out and "BREACHED" in out and "critical" in out
+    assert "\x1b[" in out and "SLA breach" in out and "critical" in out
     out, _ = _tty(env, "show", CODE)
     assert "\x1b[31m" in out and "⚠️ SLA breach: This escalation is overdue" in out
     env_nc = _env(base_env, NO_COLOR="1")
     out, _ = _tty(env_nc, "list")
-    assert "\x1b[" not in out and "BREACHED" in out
+    assert "\x1b[" not in out and "SLA breach" in out
     piped = subprocess.run([sys.executable, "-m", "escalate_cli", "show", CODE], env=env,
                            capture_output=True, text=True)
     assert piped.returncode == 0
