@@ -567,7 +567,9 @@ def _location(meeting, contact):
     return None
 
 
-def _meeting_emails(meeting):
+def meeting_emails(meeting):
+    """The invited addresses. ``meeting.attendees`` is a JSON list of emails, or
+    {"emails": [...], "location": "..."} when a location was given."""
     data = json.loads(meeting.attendees or "[]")
     return data.get("emails", []) if isinstance(data, dict) else data
 
@@ -599,7 +601,7 @@ def build_ics(app, esc, meeting, method, ctx):
     org = icalendar.vCalAddress(f"mailto:{organizer.email}")
     org.params["cn"] = _clean_name(organizer.name)
     ev.add("organizer", org)
-    for name, email in _attendee_names(_meeting_emails(meeting)):
+    for name, email in _attendee_names(meeting_emails(meeting)):
         att = icalendar.vCalAddress(f"mailto:{email}")
         if name:
             att.params["cn"] = _clean_name(name)
@@ -620,7 +622,7 @@ def build_ics(app, esc, meeting, method, ctx):
 
 
 def _queue_invite(app, esc, meeting, method, reason=None):
-    emails = _meeting_emails(meeting)
+    emails = meeting_emails(meeting)
     if not emails:
         return None
     ctx = _call_context(app, esc, meeting, reason)

@@ -243,7 +243,7 @@ def call_schedule(app, code, at, duration, type_, agenda, location, invite):
     when = parse_when(app, at, "--at")
     text = read_text(agenda, "agenda", required=False, editor=False) if agenda else None
     meeting, outcome = comms.schedule_call(app, code, when, duration, type_, text, invite, location)
-    invited = comms._meeting_emails(meeting)
+    invited = comms.meeting_emails(meeting)
     note = f"; invite sent to {', '.join(invited)}" if invited and outcome is not None \
         and outcome.status == "sent" else ""
     click.echo(f"Call scheduled for {comms.clock(app, meeting.starts_at)} ✓ "
@@ -324,7 +324,7 @@ def call_list(app, code, fmt):
     zone = app.get_settings().zone
     rows = [{"id": m.id, "starts_at": m.starts_at.astimezone(zone).isoformat(),
              "duration": m.duration_minutes, "type": m.type, "status": m.status,
-             "attendees": comms._meeting_emails(m), "uid": m.uid, "sequence": m.sequence}
+             "attendees": comms.meeting_emails(m), "uid": m.uid, "sequence": m.sequence}
             for m in comms.list_calls(app, code)]
     render(rows, fmt, columns=["id", "starts_at", "duration", "type", "status", "attendees"]
            if fmt != "json" else None, empty="No calls.")
