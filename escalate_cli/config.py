@@ -101,6 +101,10 @@ class Settings:
     smtp_timeout: float = 10.0
     mail_from: str = "escalations@intime.com"
     sms_url: str | None = None
+    outbox_lease_seconds: int = 300         # a deliverer that dies loses its messages this long
+    outbox_max_attempts: int = 8
+    outbox_backoff_seconds: int = 60        # doubled after each failed attempt ...
+    outbox_backoff_max_seconds: int = 6 * 3600   # ... up to this
     template_dir: str | None = None
     base_url: str | None = None
     attachment_max_bytes: int = 10 * 1024 * 1024
@@ -289,6 +293,12 @@ def _apply_file(s, data):
         s.smtp_timeout = float(smtp.get("timeout", s.smtp_timeout))
         s.mail_from = str(smtp.get("from", s.mail_from))
         s.sms_url = (data.get("sms") or {}).get("url", s.sms_url)
+        outbox = data.get("outbox") or {}
+        s.outbox_lease_seconds = int(outbox.get("lease_seconds", s.outbox_lease_seconds))
+        s.outbox_max_attempts = int(outbox.get("max_attempts", s.outbox_max_attempts))
+        s.outbox_backoff_seconds = int(outbox.get("backoff_seconds", s.outbox_backoff_seconds))
+        s.outbox_backoff_max_seconds = int(outbox.get("backoff_max_seconds",
+                                                      s.outbox_backoff_max_seconds))
         s.template_dir = (data.get("templates") or {}).get("folder", s.template_dir)
         s.base_url = data.get("base_url", s.base_url)
         att = data.get("attachments") or {}

@@ -110,3 +110,27 @@ def snapshot(db_url):
 @pytest.fixture
 def snap(db_url):
     return lambda: snapshot(db_url)
+
+
+# -- delivery: a real SMTP server and a stand-in SMS gateway (comms) ----------------------
+
+@pytest.fixture
+def smtp(base_env):
+    """aiosmtpd on a free localhost port, collecting what arrives (parsed with ``email``);
+    escalate is pointed at it through ESCALATE_SMTP_HOST/PORT."""
+    from smtp_server import SmtpServer
+    server = SmtpServer().start()
+    base_env["ESCALATE_SMTP_HOST"] = "127.0.0.1"
+    base_env["ESCALATE_SMTP_PORT"] = str(server.port)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def sms_gateway(base_env):
+    """A local HTTP endpoint standing in for the SMS gateway (Apprise json:// URL)."""
+    from smtp_server import SmsGateway
+    gateway = SmsGateway().start()
+    base_env["ESCALATE_SMS_URL"] = gateway.url
+    yield gateway
+    gateway.stop()

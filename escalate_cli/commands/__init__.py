@@ -4,8 +4,8 @@
 def register(group):
     if group.commands:
         return group
-    from . import admin, core, lifecycle
-    for module in (core, lifecycle, admin):
+    from . import admin, comms, core, jobs, lifecycle
+    for module in (core, lifecycle, comms, jobs, admin):
         for command in module.COMMANDS:
             group.add_command(command)
     return group

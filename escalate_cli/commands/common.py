@@ -80,3 +80,31 @@ def complete_template(ctx, param, incomplete):
 
 def code_argument(fn):
     return click.argument("code", metavar="CODE", shell_complete=complete_code)(fn)
+
+
+class DefaultGroup(click.Group):
+    """A noun group whose first argument, when it names no verb, goes to a default verb:
+    ``escalate task ESC-... --title ...`` is ``escalate task new ESC-... --title ...``.
+    Escalation codes (ESC-...) and ids can never collide with the verbs (new, list, done,
+    send), so the short form is unambiguous."""
+
+    def __init__(self, *args, default_command=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.default_command = default_command
+
+    def parse_args(self, ctx, args):
+        if args and args[0] not in self.commands and args[0] not in ctx.help_option_names:
+            args = [self.default_command, *args]
+        return super().parse_args(ctx, args)
+
+
+def key_values(values, option="--var"):
+    """('credit=500', 'call_time=9:00 AM') -> {'credit': '500', 'call_time': '9:00 AM'}."""
+    import re
+    out = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key.strip()):
+            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint=option)
+        out[key.strip()] = value
+    return out
