@@ -4,8 +4,8 @@
 def register(group):
     if group.commands:
         return group
-    from . import core, lifecycle
-    for module in (core, lifecycle):
+    from . import contract, core, jobs, lifecycle
+    for module in (core, lifecycle, jobs, contract):
         for command in module.COMMANDS:
             group.add_command(command)
     return group
