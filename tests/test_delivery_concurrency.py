@@ -58,7 +58,7 @@ def test_three_deliverers_at_once_send_each_message_once(run, base_env, smtp):
     procs = [spawn(env, "jobs", "deliver", "--batch", "3", "--verbose") for _ in range(3)]
     results = [(p.wait(timeout=120), *p.communicate()) for p in procs]
     assert all(code == 0 for code, _, _ in results), results
-    sent = [int(out.split("sent ")[1].split(",")[0]) for _, out, _ in results]
+    sent = [int(err.split("deliver: sent ")[1].split(",")[0]) for _, _, err in results]  # the log line
     assert sum(sent) == 30, sent
     subjects = sorted(m.subject for m in smtp.messages)
     assert subjects == sorted(f"Message {i}" for i in range(30))       # each exactly once

@@ -4,8 +4,8 @@
 def register(group):
     if group.commands:
         return group
-    from . import admin, comms, core, jobs, lifecycle
-    for module in (core, lifecycle, comms, jobs, admin):
+    from . import admin, comms, contract, core, jobs, lifecycle
+    for module in (core, lifecycle, comms, jobs, contract, admin):
         for command in module.COMMANDS:
             group.add_command(command)
     return group
