@@ -6,9 +6,7 @@ in one transaction, and returns model objects or raises an
 :class:`~escalate_cli.errors.EscalateError`. The CLI and the jobs both call these.
 """
 import datetime as dt
-import hashlib
 import json
-import mimetypes
 import os
 import re
 
@@ -124,11 +122,27 @@ def sees_internal(user):
     return user.role in ("manager", "coo", "ceo", "admin")
 
 
-def get_escalation(app, code, for_update=False):
-    """The escalation ``code`` if the acting user may see it; else not-found (exit 3)."""
+def get_escalation(app, code, for_update=False, related=False):
+    """The escalation ``code`` if the acting user may see it; else not-found (exit 3).
+
+    ``related``: read its reporter, owner, pod, account, contact and contract in the same
+    query (the detail screen shows them all).
+    """
     actor = app.actor
     code = (code or "").strip().upper()
     query = Escalation.select().where(Escalation.code == code)
+    if related:
+        reporter, owner = User.alias(), User.alias()
+        query = (Escalation.select(Escalation, reporter, owner, Pod, Account, Contact, Contract)
+                 .join(reporter, on=(Escalation.reporter == reporter.id), attr="reporter").switch(Escalation)
+                 .join(owner, pw.JOIN.LEFT_OUTER, on=(Escalation.owner == owner.id), attr="owner").switch(Escalation)
+                 .join(Pod, pw.JOIN.LEFT_OUTER, on=(Escalation.pod == Pod.id), attr="pod").switch(Escalation)
+                 .join(Account, pw.JOIN.LEFT_OUTER, on=(Escalation.account == Account.id), attr="account")
+                 .switch(Escalation)
+                 .join(Contact, pw.JOIN.LEFT_OUTER, on=(Escalation.contact == Contact.id), attr="contact")
+                 .switch(Escalation)
+                 .join(Contract, pw.JOIN.LEFT_OUTER, on=(Escalation.contract == Contract.id), attr="contract")
+                 .where(Escalation.code == code))
     if for_update and _dialect() == "postgres":
         query = query.for_update()
     esc = query.first()
@@ -688,6 +702,7 @@ def _read_attachment(app, path):
     if len(data) > limit:
         raise Refused(f"{path}: too large (the limit is {limit:,} bytes)")
     name = safe_filename(os.path.basename(path))
+    import mimetypes
     ctype = mimetypes.guess_type(name)[0] or "application/octet-stream"
     return name, ctype, data
 
@@ -700,6 +715,7 @@ def safe_filename(name):
 
 
 def _store_attachment(app, esc, name, ctype, data, actor):
+    import hashlib
     att = Attachment.create(
         escalation=esc.id, name=name, content_type=ctype, size=len(data),
         sha256=hashlib.sha256(data).hexdigest(), data=data, uploaded_by=actor.id,
@@ -724,7 +740,11 @@ def attach(app, code, paths):
 
 
 def list_attachments(app, code):
-    esc = get_escalation(app, code)
+    return attachments_of(get_escalation(app, code))
+
+
+def attachments_of(esc):
+    """The attachments of an escalation already read (and checked): names and sizes, no bytes."""
     return list(Attachment.select(Attachment.id, Attachment.name, Attachment.content_type,
                                   Attachment.size, Attachment.sha256, Attachment.created_at,
                                   Attachment.uploaded_by)
@@ -765,7 +785,10 @@ def extract_attachment(app, code, which, folder):
 # -- reading ------------------------------------------------------------------------------
 
 def timeline(app, esc):
-    query = Activity.select().where(Activity.escalation == esc.id)
+    actor = User.alias()
+    query = (Activity.select(Activity, actor)
+             .join(actor, pw.JOIN.LEFT_OUTER, on=(Activity.actor == actor.id), attr="actor")
+             .where(Activity.escalation == esc.id))
     if not sees_internal(app.actor):
         query = query.where(Activity.internal == False)  # noqa: E712
     return list(query.order_by(Activity.occurred_at, Activity.id))
@@ -799,10 +822,21 @@ def list_escalations(app, statuses=None, priorities=None, pod=None, owner=None, 
              .join(Account, pw.JOIN.LEFT_OUTER, on=(Escalation.account == Account.id), attr="account")
              .switch(Escalation)
              .join(Pod, pw.JOIN.LEFT_OUTER, on=(Escalation.pod == Pod.id), attr="pod")
-             .switch(Escalation)
-             .where(visible_clause(actor)))
+             .switch(Escalation))
     statuses = statuses or OPEN_STATUSES
-    query = query.where(Escalation.status.in_(list(statuses)))
+    if limit and not (priorities or owner or reporter or mine or account or breached):
+        # the plain queue (optionally of one pod): its first page without a scan (queue.py)
+        from .queue import candidate_ids
+        only_pod = None
+        if pod:
+            p = Pod.get_or_none(Pod.name == pod)
+            only_pod = p.id if p else -1
+        pods = managed_pod_ids(actor) if actor.role == "manager" else []
+        sql, params = candidate_ids(actor, list(statuses), pods, only_pod, limit, _dialect())
+        query = query.where(Escalation.id.in_(pw.SQL(f"({sql})", params)))
+        pod = None
+    else:
+        query = query.where(visible_clause(actor) & Escalation.status.in_(list(statuses)))
     if priorities:
         query = query.where(Escalation.priority.in_(list(priorities)))
     if pod:

@@ -217,6 +217,17 @@ def _dialect(db):
     return "postgres" if type(db).__name__.startswith("Postgres") else "sqlite"
 
 
+V7_QUEUE_INDEXES = [
+    # the queue's pages in order per (pod, status) and per status (escalate_cli/queue.py)
+    'CREATE INDEX "escalation_queue_pod_response" ON "escalation" ("pod_id", "status", "priority_rank", "response_due", "created_at")',
+    'CREATE INDEX "escalation_queue_pod_resolution" ON "escalation" ("pod_id", "status", "priority_rank", "resolution_due", "created_at")',
+    'CREATE INDEX "escalation_queue_response" ON "escalation" ("status", "priority_rank", "response_due", "created_at")',
+    'CREATE INDEX "escalation_queue_resolution" ON "escalation" ("status", "priority_rank", "resolution_due", "created_at")',
+    # a manager's own escalations outside their pods, told apart in the index
+    'CREATE INDEX "escalation_owner_id_status_pod_id" ON "escalation" ("owner_id", "status", "pod_id")',
+]
+
+
 def m0001_initial(db):
     """Users, pods, teams, CRM records, escalations, clocks, timeline, attachments, events."""
     _run(db, V1_POSTGRES if _dialect(db) == "postgres" else V1_SQLITE)
@@ -227,9 +238,15 @@ def m0002_communication_and_jobs(db):
     _run(db, V2_POSTGRES if _dialect(db) == "postgres" else V2_SQLITE)
 
 
+def m0007_queue_indexes(db):
+    """Indexes that give the queue's first page in order without a scan (same SQL on both)."""
+    _run(db, V7_QUEUE_INDEXES)
+
+
 MIGRATIONS = [
     ("0001_initial", m0001_initial),
     ("0002_communication_and_jobs", m0002_communication_and_jobs),
+    ("0007_queue_indexes", m0007_queue_indexes),
 ]
 
 

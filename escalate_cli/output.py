@@ -1,5 +1,4 @@
 """One output path: rows (dicts) rendered as a table, JSON or CSV."""
-import csv
 import json
 import sys
 
@@ -33,6 +32,7 @@ def render(rows, fmt, columns=None, headers=None, empty="Nothing to show.", out=
         return
     columns = columns or (list(rows[0].keys()) if rows else [])
     if fmt == "csv":
+        import csv
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(columns)
         for r in rows:
@@ -43,10 +43,42 @@ def render(rows, fmt, columns=None, headers=None, empty="Nothing to show.", out=
     if not rows:
         out.write(empty + "\n")
         return
-    from tabulate import tabulate
     table = [[_cell(r.get(c)) for c in columns] for r in rows]
-    out.write(tabulate(table, headers=headers or columns, tablefmt="simple",
-                       disable_numparse=True) + "\n")
+    out.write(simple_table(table, headers or columns) + "\n")
+
+
+def simple_table(table, headers):
+    """tabulate's "simple" format, byte for byte, for the plain cells the screens show.
+
+    Importing tabulate and laying out 200 rows costs 0.03-0.05 s, a third of a fast
+    command; a plain one-line text cell needs none of its machinery. Anything else
+    (several lines, terminal escapes, floats) goes to tabulate itself.
+    """
+    cells = []
+    for row in table:
+        out_row = []
+        for value in row:
+            if isinstance(value, str):
+                text = value.strip()
+            elif isinstance(value, int) or type(value).__name__ == "Decimal":
+                text = str(value)
+            else:
+                return _tabulate(table, headers)
+            if "\n" in text or "\r" in text or "\x1b" in text:
+                return _tabulate(table, headers)
+            out_row.append(text)
+        cells.append(out_row)
+    heads = [str(h) for h in headers]
+    widths = [max([len(h) + 2] + [len(r[i]) for r in cells]) for i, h in enumerate(heads)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(heads, widths)).rstrip(),
+             "  ".join("-" * w for w in widths)]
+    lines.extend("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells)
+    return "\n".join(lines)
+
+
+def _tabulate(table, headers):
+    from tabulate import tabulate
+    return tabulate(table, headers=headers, tablefmt="simple", disable_numparse=True)
 
 
 def render_object(obj, fmt, out=None):

@@ -279,7 +279,7 @@ def show(app, code, interactive, fmt):
       escalate show ESC-2024-11-28-001 --format json | jq .sla_state
     """
     from .. import domain, screens
-    esc = domain.get_escalation(app, code)
+    esc = domain.get_escalation(app, code, related=True)
     if interactive:
         from ..interactive import run
         return run(app, esc.code)
@@ -289,7 +289,7 @@ def show(app, code, interactive, fmt):
     d = domain.escalation_dict(app, esc, detail=True)
     if fmt == "json":
         d["timeline"] = [_activity_dict(app, a) for a in domain.timeline(app, esc)]
-        d["attachments"] = [_attachment_dict(app, a) for a in domain.list_attachments(app, esc.code)]
+        d["attachments"] = [_attachment_dict(app, a) for a in domain.attachments_of(esc)]
         d["previous_escalations"] = [p.code for p in domain.previous_escalations(esc)]
         d["recommended_actions"] = _recommendations(app, esc)
     render_object(d, fmt)
