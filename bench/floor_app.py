@@ -80,16 +80,15 @@ LEFT JOIN "user" o ON o."id" = e."owner_id" LEFT JOIN "account" a ON a."id" = e.
 LEFT JOIN "contact" c ON c."id" = e."contact_id" LEFT JOIN "contract" k ON k."id" = e."contract_id"
 WHERE e."code" = ?'''
 
-# The manager's queue: escalate_cli.domain.list_escalations for a manager, open statuses.
+# The manager's queue: the first page of escalate_cli.domain.list_escalations for a manager,
+# its candidate ids chosen by the SQL of escalate_cli.queue (given by the runner in
+# BENCH_QUEUE_SQL, so that this process imports none of escalate).
 QUEUE = '''SELECT e."code", e."priority", e."status", e."title", a."name", o."name", e."created_at",
-  e."response_due", e."resolution_due", e."claimed_at"
+  e."response_due", e."resolution_due", e."claimed_at", r."login", p."name"
 FROM "escalation" e JOIN "user" r ON r."id" = e."reporter_id"
 LEFT JOIN "user" o ON o."id" = e."owner_id" LEFT JOIN "account" a ON a."id" = e."account_id"
 LEFT JOIN "pod" p ON p."id" = e."pod_id"
-WHERE ((e."reporter_id" = ? OR e."owner_id" = ?
-        OR e."id" IN (SELECT "escalation_id" FROM "consulted" WHERE "user_id" = ?))
-       OR e."pod_id" IN ({pods}))
-  AND e."status" IN ('pending', 'in_progress', 'on_hold', 'escalated')
+WHERE e."id" IN ({candidates})
 ORDER BY e."priority_rank",
   (CASE WHEN e."status" = 'pending' THEN e."response_due"
         WHEN e."status" = 'in_progress' THEN e."resolution_due" END) IS NULL,
@@ -134,10 +133,11 @@ def show(code):
 
 @cli.command("list")
 def list_():
+    import json
     c = Ctx()
-    user, pods = c.user()
-    sql = QUEUE.format(pods=", ".join([c.p] * len(pods)) if pods else "NULL")
-    for row in c.q(sql, (user[0], user[0], user[0], *pods)):
+    c.user()
+    candidates, params = json.loads(os.environ["BENCH_QUEUE_SQL"])
+    for row in c.q(QUEUE.format(candidates=candidates), params):
         print(*row, sep="  ")
 
 

@@ -99,6 +99,21 @@ class Bench:
             self._codes[which] = rows[len(rows) // 2][0]
         return self._codes[which]
 
+    def queue_env(self):
+        """The environment of the list floor: the candidate SQL escalate runs for this manager."""
+        from types import SimpleNamespace
+        from escalate_cli.queue import candidate_ids
+        login = self.m["manager"]
+        uid, role, pod_id = self.raw.query('SELECT "id", "role", "pod_id" FROM "user" WHERE "login" = ?',
+                                           (login,))[0]
+        pods = [r[0] for r in self.raw.query('SELECT "id" FROM "pod" WHERE "manager_id" = ?', (uid,))]
+        if pod_id and pod_id not in pods:
+            pods.append(pod_id)
+        sql, params = candidate_ids(SimpleNamespace(id=uid, role=role),
+                                    ["pending", "in_progress", "on_hold", "escalated"], pods, None, 200,
+                                    "postgres" if self.raw.pg else "sqlite")
+        return {"BENCH_QUEUE_SQL": json.dumps([sql, params])}
+
     def due_counts(self):
         return (self.raw.value('SELECT count(*) FROM "sla_clock" WHERE "next_check_at" <= ?', (self.now_sql,)),
                 self.raw.value('SELECT count(*) FROM "escalation" WHERE "status" = \'on_hold\' '
@@ -118,8 +133,8 @@ class Bench:
 
 class Command:
     def __init__(self, name, argv, user, floor=None, probe=None, touched=None, mutates=False,
-                 setup=None, check=None, note=""):
-        self.name, self.argv, self.user, self.floor = name, argv, user, floor
+                 setup=None, check=None, env=None, note=""):
+        self.name, self.argv, self.user, self.floor, self.extra_env = name, argv, user, floor, env
         self.probe = probe if probe is not None else name.split()
         self.touched, self.mutates, self.setup, self.check, self.note = touched, mutates, setup, check, note
 
@@ -149,7 +164,7 @@ def commands():
         Command("show", lambda b: ["show", b.code("show")], "manager",
                 floor=lambda b: app + ["show", b.code("show")]),
         Command("list", lambda b: ["list"], "manager", floor=lambda b: app + ["list"],
-                note="manager's queue"),
+                env=lambda b: b.queue_env(), note="manager's queue"),
         Command("claim", lambda b: ["claim", b.code("claim")], "manager",
                 floor=lambda b: app + ["claim", b.code("claim")],
                 touched=lambda b: esc_rows(b.code("claim")), mutates=True),
@@ -181,6 +196,8 @@ def measure(b, cmd, runs, warmup, log):
     """Time the command and its floor alternately; return a result dict."""
     user = b.m.get(cmd.user) if cmd.user else None
     env = b.as_user(user) if user else dict(b.env)
+    if cmd.extra_env:
+        env.update(cmd.extra_env(b))
     row = {"command": cmd.name, "store": b.store, "n": b.n, "note": cmd.note}
     if not available(cmd, env):
         row.update(status="skipped", note="not on this branch yet")

@@ -225,6 +225,9 @@ V7_QUEUE_INDEXES = [
     'CREATE INDEX "escalation_queue_resolution" ON "escalation" ("status", "priority_rank", "resolution_due", "created_at")',
     # a manager's own escalations outside their pods, told apart in the index
     'CREATE INDEX "escalation_owner_id_status_pod_id" ON "escalation" ("owner_id", "status", "pod_id")',
+    # the sweep's holds to resume (status = on_hold AND hold_until <= now): SQLite would
+    # otherwise walk every escalation of that status
+    'CREATE INDEX "escalation_status_hold_until" ON "escalation" ("status", "hold_until")',
 ]
 
 

@@ -188,6 +188,7 @@ class Escalation(BaseModel):
             (("status", "priority_rank", "created_at"), False),
             (("hold_until",), False),
             (("owner", "status", "pod"), False),                      # 0007
+            (("status", "hold_until"), False),                        # 0007
         )
 
 
