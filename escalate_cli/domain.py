@@ -808,13 +808,31 @@ def consulted_users(esc):
                 .where(Consulted.escalation == esc.id).order_by(Consulted.added_at))
 
 
+QUEUE_FIELDS = ("id", "code", "title", "category", "subcategory", "priority", "priority_rank",
+                "impact", "impact_reason", "status", "substate", "reporter", "pod", "owner",
+                "account", "created_at", "claimed_at", "escalated_at", "escalated_to",
+                "resolved_at", "resolution_seconds", "resolved_by_ic", "approval",
+                "policy_version", "response_due", "resolution_due")
+
+
 def list_escalations(app, statuses=None, priorities=None, pod=None, owner=None, mine=False,
-                     breached=False, account=None, limit=None, reporter=None):
-    """The queue: visible escalations, sorted by priority then SLA due."""
+                     breached=False, account=None, limit=None, reporter=None, brief=False):
+    """The queue: visible escalations, sorted by priority then SLA due.
+
+    ``brief``: read only the columns of a queue row and of ``escalation_dict`` (not the
+    details), which halves the cost of turning a page of rows into objects.
+    """
     actor = app.actor
     now = app.now
     reporter_t, owner_t = User.alias(), User.alias()
-    query = (Escalation.select(Escalation, reporter_t, owner_t, Account, Pod)
+    if brief:
+        columns = ([getattr(Escalation, f) for f in QUEUE_FIELDS]
+                   + [reporter_t.id, reporter_t.login, reporter_t.name,
+                      owner_t.id, owner_t.login, owner_t.name, Account.id, Account.name,
+                      Account.strategic, Pod.id, Pod.name])
+    else:
+        columns = [Escalation, reporter_t, owner_t, Account, Pod]
+    query = (Escalation.select(*columns)
              .join(reporter_t, on=(Escalation.reporter == reporter_t.id), attr="reporter")
              .switch(Escalation)
              .join(owner_t, pw.JOIN.LEFT_OUTER, on=(Escalation.owner == owner_t.id), attr="owner")

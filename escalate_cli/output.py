@@ -1,5 +1,4 @@
 """One output path: rows (dicts) rendered as a table, JSON or CSV."""
-import json
 import sys
 
 import click
@@ -28,11 +27,13 @@ def render(rows, fmt, columns=None, headers=None, empty="Nothing to show.", out=
     out = out or sys.stdout
     rows = list(rows)
     if fmt == "json":
+        import json
         out.write(json.dumps(rows, indent=2, ensure_ascii=False, default=str) + "\n")
         return
     columns = columns or (list(rows[0].keys()) if rows else [])
     if fmt == "csv":
         import csv
+        import json
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(columns)
         for r in rows:
@@ -83,6 +84,7 @@ def _tabulate(table, headers):
 
 def render_object(obj, fmt, out=None):
     """A single object: JSON as an object, CSV as one row, table as key/value lines."""
+    import json
     out = out or sys.stdout
     if fmt == "json":
         out.write(json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n")
@@ -95,4 +97,5 @@ def render_object(obj, fmt, out=None):
 
 
 def json_line(obj, out=None):
+    import json
     (out or sys.stdout).write(json.dumps(obj, ensure_ascii=False, default=str, sort_keys=True) + "\n")

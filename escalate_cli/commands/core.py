@@ -255,7 +255,7 @@ def list_(app, statuses, priorities, pod, owner, mine, breached, account, limit,
         statuses = ("pending", "in_progress", "on_hold", "escalated", "resolved")
     query = domain.list_escalations(app, statuses=statuses, priorities=priorities, pod=pod,
                                     owner=owner, mine=mine, breached=breached, account=account,
-                                    limit=limit)
+                                    limit=limit, brief=True)
     if fmt == "table":
         rows = [screens.queue_row(app, e) for e in query]
         render(rows, fmt, columns=["code", "priority", "status", "title", "account", "owner",
