@@ -358,21 +358,22 @@ def table(rows):
 
 
 def markdown(rows):
-    out = ["| command | store | N | median | min-max | floor | ratio | peak MB | target |",
-           "|---|---|---:|---:|---:|---:|---:|---:|---|"]
+    out = ["| command | store | N | median | min-max | floor | ratio | cpu ratio | peak MB | target |",
+           "|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in rows:
         if r["status"] != "ok":
-            out.append(f"| {r['command']} | {r['store']} | {r['n']:,} | - | - | - | - | - | "
+            out.append(f"| {r['command']} | {r['store']} | {r['n']:,} | - | - | - | - | - | - | "
                        f"{r['status']}: {r['note']} |")
             continue
         floor = r.get("floor", {}).get("median")
         verdict = "" if "met" not in r else ("met" if r["met"] else "**missed**")
+        if r.get("acted_on"):
+            verdict += f" ({r['acted_on']['due_clocks']} due)"
+        ratio = f"{r['ratio']:.2f}" if "ratio" in r else "-"
+        cpu = f"{r['cpu_ratio']:.2f}" if r.get("cpu_ratio") else "-"
         out.append(f"| {r['command']} | {r['store']} | {r['n']:,} | {fmt_s(r['median'])} | "
-                   f"{fmt_s(r['min'])}-{fmt_s(r['max'])} | {fmt_s(floor)} | "
-                   f"{r['ratio']:.2f} | {r['peak_mb']:.0f} | {verdict} |"
-                   if "ratio" in r else
-                   f"| {r['command']} | {r['store']} | {r['n']:,} | {fmt_s(r['median'])} | "
-                   f"{fmt_s(r['min'])}-{fmt_s(r['max'])} | - | - | {r['peak_mb']:.0f} | {verdict} |")
+                   f"{fmt_s(r['min'])}-{fmt_s(r['max'])} | {fmt_s(floor)} | {ratio} | {cpu} | "
+                   f"{r['peak_mb']:.0f} | {verdict.strip()} |")
     return "\n".join(out)
 
 

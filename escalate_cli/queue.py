@@ -55,22 +55,35 @@ def candidate_ids(user, statuses, pods, only_pod=None, limit=200, dialect="sqlit
         for pod in scope_pods:
             for status in statuses:
                 page(f'"pod_id" = {p}', [pod], status)
-        # the user's own escalations outside those pods: few, so taken whole
-        if only_pod is not None:
-            outside, outside_params = (" AND 1 = 0", []) if scope_pods else (f' AND "pod_id" = {p}', [only_pod])
-        elif scope_pods:
-            outside = f' AND ("pod_id" IS NULL OR "pod_id" NOT IN ({", ".join([p] * len(scope_pods))}))'
-            outside_params = list(scope_pods)
+        # the user's own escalations outside those pods: few, so taken whole; "outside" as
+        # ranges of pod_id, which an index can seek (a NOT IN would be checked row by row)
+        if only_pod is not None and scope_pods:
+            outside = []                       # all of that pod is in the branches above
+        elif only_pod is not None:
+            outside = [(f'"pod_id" = {p}', [only_pod])]
         else:
-            outside, outside_params = "", []
+            outside = _outside(scope_pods, p)
         status_list = ", ".join(f"'{s}'" for s in statuses)
         for source, who in (('"escalation"', f'"reporter_id" = {p}'),
                             ('"escalation"', f'"owner_id" = {p}'),
                             ('"consulted" JOIN "escalation" ON "escalation"."id" = "escalation_id"',
                              f'"user_id" = {p}')):
-            branches.append(f'SELECT "escalation"."id", "priority_rank", {QUEUE_DUE} AS "due", "created_at" '
-                            f'FROM {source} WHERE {who} AND "status" IN ({status_list}){outside}')
-            params.extend([user.id] + outside_params)
+            for cond, cond_params in outside:
+                branches.append(f'SELECT "escalation"."id", "priority_rank", {QUEUE_DUE} AS "due", '
+                                f'"created_at" FROM {source} WHERE {who} AND "status" IN ({status_list}) '
+                                f'AND {cond}')
+                params.extend([user.id] + cond_params)
     sql = (f'SELECT "id" FROM ({" UNION ".join(branches)}) AS q '
            f'ORDER BY "priority_rank", "due" IS NULL, "due", "created_at" LIMIT {p}')
     return sql, params + [limit]
+
+
+def _outside(pods, p):
+    """pod_id outside ``pods`` (or none), as conditions an index on pod_id can seek."""
+    if not pods:
+        return [("1 = 1", [])]
+    pods = sorted(set(pods))
+    out = [('"pod_id" IS NULL', []), (f'"pod_id" < {p}', [pods[0]])]
+    out += [(f'"pod_id" > {p} AND "pod_id" < {p}', [a, b]) for a, b in zip(pods, pods[1:]) if b > a + 1]
+    out.append((f'"pod_id" > {p}', [pods[-1]]))
+    return out
