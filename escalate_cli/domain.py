@@ -133,16 +133,13 @@ def get_escalation(app, code, for_update=False, related=False):
     query = Escalation.select().where(Escalation.code == code)
     if related:
         reporter, owner = User.alias(), User.alias()
-        query = (Escalation.select(Escalation, reporter, owner, Pod, Account, Contact, Contract)
-                 .join(reporter, on=(Escalation.reporter == reporter.id), attr="reporter").switch(Escalation)
-                 .join(owner, pw.JOIN.LEFT_OUTER, on=(Escalation.owner == owner.id), attr="owner").switch(Escalation)
-                 .join(Pod, pw.JOIN.LEFT_OUTER, on=(Escalation.pod == Pod.id), attr="pod").switch(Escalation)
-                 .join(Account, pw.JOIN.LEFT_OUTER, on=(Escalation.account == Account.id), attr="account")
-                 .switch(Escalation)
-                 .join(Contact, pw.JOIN.LEFT_OUTER, on=(Escalation.contact == Contact.id), attr="contact")
-                 .switch(Escalation)
-                 .join(Contract, pw.JOIN.LEFT_OUTER, on=(Escalation.contract == Contract.id), attr="contract")
-                 .where(Escalation.code == code))
+        query = Escalation.select(Escalation, reporter, owner, Pod, Account, Contact, Contract)
+        for model, fk in ((reporter, Escalation.reporter), (owner, Escalation.owner),
+                          (Pod, Escalation.pod), (Account, Escalation.account),
+                          (Contact, Escalation.contact), (Contract, Escalation.contract)):
+            query = query.join(model, pw.JOIN.LEFT_OUTER, on=(fk == model.id),
+                               attr=fk.name).switch(Escalation)
+        query = query.where(Escalation.code == code)
     if for_update and _dialect() == "postgres":
         query = query.for_update()
     esc = query.first()
