@@ -117,7 +117,9 @@ def cli(ctx, db_url, login):
     time; ICs raise them; cron jobs sweep SLAs, send digests and deliver mail.
     """
     from .context import App
+    from .db import prepare
     app = App.from_env(db_url=db_url, login=login)
+    prepare(app.db_url)
     ctx.obj = app
     ctx.call_on_close(app.close)
     if ctx.invoked_subcommand is None:

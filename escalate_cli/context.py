@@ -2,7 +2,6 @@
 
 Tests build one directly; the CLI builds one from options and environment variables.
 """
-import getpass
 import os
 from dataclasses import dataclass, field
 
@@ -62,6 +61,7 @@ class App:
 
 
 def _os_login():
+    import getpass
     try:
         return getpass.getuser()
     except (KeyError, OSError):

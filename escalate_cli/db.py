@@ -13,41 +13,81 @@ from .errors import ConfigError
 BUSY_TIMEOUT_MS = 5000
 
 
-def busy_timeout_ms():
-    try:
-        return int(os.environ.get("ESCALATE_BUSY_TIMEOUT_MS", BUSY_TIMEOUT_MS))
-    except ValueError:
-        return BUSY_TIMEOUT_MS
+POSTGRES_DRIVERS = ("psycopg2", "psycopg")
 
 
 def _import_peewee(without_postgres):
     """Import peewee; for a SQLite store, without paying for the PostgreSQL driver."""
     if "peewee" in sys.modules or not without_postgres:
         import peewee
-        if not without_postgres and peewee.psycopg2 is None:
-            _late_psycopg2(peewee)
         return peewee
-    hidden = [m for m in ("psycopg2", "psycopg") if m not in sys.modules]
-    for m in hidden:
-        sys.modules[m] = None          # peewee probes these eagerly at import
-    try:
+    with _drivers_hidden():
         import peewee
-    finally:
-        for m in hidden:
-            sys.modules.pop(m, None)
     return peewee
 
 
-def _late_psycopg2(peewee):
-    """Give peewee the driver it was imported without (one process using both stores)."""
-    try:
-        import psycopg2
-        from psycopg2 import extensions
-        from psycopg2.extras import Json, register_uuid
-    except ImportError:
-        raise ConfigError("the PostgreSQL driver (psycopg2) is not installed")
-    register_uuid()
-    peewee.psycopg2, peewee.pg_extensions, peewee.Json_pg2 = psycopg2, extensions, Json
+class _drivers_hidden:
+    """peewee probes psycopg2 and psycopg eagerly at import (0.05-0.1 s): hide them meanwhile."""
+
+    def __enter__(self):
+        self.hidden = [m for m in POSTGRES_DRIVERS if m not in sys.modules]
+        for m in self.hidden:
+            sys.modules[m] = None
+
+    def __exit__(self, *exc):
+        for m in self.hidden:
+            if sys.modules.get(m, False) is None:
+                del sys.modules[m]
+
+
+class _PeeweeWithoutPostgres:
+    """A one-shot import hook: whoever imports peewee first, it comes without the PG driver.
+
+    Command bodies import the domain (which imports peewee) before the store is opened, so
+    hiding the driver in :func:`make_database` alone is too late.
+    """
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "peewee":
+            return None
+        sys.meta_path.remove(self)
+        import importlib.util
+        spec = importlib.util.find_spec("peewee")
+        if spec is not None and spec.loader is not None:
+            spec.loader = _HidingLoader(spec.loader)
+        return spec
+
+
+class _HidingLoader:
+    def __init__(self, loader):
+        self.loader = loader
+
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module):
+        with _drivers_hidden():
+            self.loader.exec_module(module)
+
+
+def prepare(url):
+    """Called as a command starts (cheap, imports nothing): a SQLite store never loads psycopg2."""
+    if url and is_sqlite_url(url) and "peewee" not in sys.modules \
+            and not any(isinstance(f, _PeeweeWithoutPostgres) for f in sys.meta_path):
+        sys.meta_path.insert(0, _PeeweeWithoutPostgres())
+
+
+def _with_postgres_driver(peewee):
+    """peewee imported for a SQLite store earlier in this process (tests): give it the driver."""
+    if getattr(peewee, "psycopg2", True) is None and getattr(peewee, "psycopg", True) is None:
+        try:
+            import psycopg2
+            from psycopg2 import extensions, extras
+        except ImportError:
+            return peewee
+        peewee.psycopg2, peewee.pg_extensions = psycopg2, extensions
+        peewee.pg_register_uuid, peewee.Json_pg2 = extras.register_uuid, extras.Json
+    return peewee
 
 
 def is_sqlite_url(url):
@@ -81,16 +121,16 @@ def make_database(url):
         return peewee.SqliteDatabase(
             path,
             lock_type="IMMEDIATE",        # writers queue up front instead of dead-locking on upgrade
-            timeout=busy_timeout_ms() / 1000,
+            timeout=BUSY_TIMEOUT_MS / 1000,
             pragmas={
                 "journal_mode": "wal",
                 "foreign_keys": 1,
-                "busy_timeout": busy_timeout_ms(),
+                "busy_timeout": BUSY_TIMEOUT_MS,
                 "synchronous": "normal",
             },
         )
     if scheme in ("postgres", "postgresql", "postgresql+psycopg2"):
-        peewee = _import_peewee(without_postgres=False)
+        peewee = _with_postgres_driver(_import_peewee(without_postgres=False))
         kwargs = dict(parse_qsl(parts.query))
         if parts.hostname:
             kwargs["host"] = parts.hostname

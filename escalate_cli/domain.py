@@ -6,9 +6,7 @@ in one transaction, and returns model objects or raises an
 :class:`~escalate_cli.errors.EscalateError`. The CLI and the jobs both call these.
 """
 import datetime as dt
-import hashlib
 import json
-import mimetypes
 import os
 import re
 
@@ -144,13 +142,26 @@ def sees_internal(user):
     return user.role in ("manager", "coo", "ceo", "admin")
 
 
-def get_escalation(app, code, for_update=False):
-    """The escalation ``code`` if the acting user may see it; else not-found (exit 3)."""
+def get_escalation(app, code, for_update=False, related=False):
+    """The escalation ``code`` if the acting user may see it; else not-found (exit 3).
+
+    ``related``: read its reporter, owner, pod, account, contact and contract in the same
+    query (the detail screen shows them all).
+    """
     actor = app.actor
     code = (code or "").strip().upper()
     if not code or len(code) > 32 or "\x00" in code:
         raise NotFound()
     query = Escalation.select().where(Escalation.code == code)
+    if related:
+        reporter, owner = User.alias(), User.alias()
+        query = Escalation.select(Escalation, reporter, owner, Pod, Account, Contact, Contract)
+        for model, fk in ((reporter, Escalation.reporter), (owner, Escalation.owner),
+                          (Pod, Escalation.pod), (Account, Escalation.account),
+                          (Contact, Escalation.contact), (Contract, Escalation.contract)):
+            query = query.join(model, pw.JOIN.LEFT_OUTER, on=(fk == model.id),
+                               attr=fk.name).switch(Escalation)
+        query = query.where(Escalation.code == code)
     if for_update and _dialect() == "postgres":
         query = query.for_update()
     esc = query.first()
@@ -763,6 +774,7 @@ def _read_attachment(app, path):
     if len(data) > limit:
         raise Refused(f"{path}: too large (the limit is {limit:,} bytes)")
     name = safe_filename(os.path.basename(path))
+    import mimetypes
     ctype = mimetypes.guess_type(name)[0] or "application/octet-stream"
     return name, ctype, data
 
@@ -775,6 +787,7 @@ def safe_filename(name):
 
 
 def _store_attachment(app, esc, name, ctype, data, actor):
+    import hashlib
     att = Attachment.create(
         escalation=esc.id, name=name, content_type=ctype, size=len(data),
         sha256=hashlib.sha256(data).hexdigest(), data=data, uploaded_by=actor.id,
@@ -799,7 +812,11 @@ def attach(app, code, paths):
 
 
 def list_attachments(app, code):
-    esc = get_escalation(app, code)
+    return attachments_of(get_escalation(app, code))
+
+
+def attachments_of(esc):
+    """The attachments of an escalation already read (and checked): names and sizes, no bytes."""
     return list(Attachment.select(Attachment.id, Attachment.name, Attachment.content_type,
                                   Attachment.size, Attachment.sha256, Attachment.created_at,
                                   Attachment.uploaded_by)
@@ -840,7 +857,10 @@ def extract_attachment(app, code, which, folder):
 # -- reading ------------------------------------------------------------------------------
 
 def timeline(app, esc):
-    query = Activity.select().where(Activity.escalation == esc.id)
+    actor = User.alias()
+    query = (Activity.select(Activity, actor)
+             .join(actor, pw.JOIN.LEFT_OUTER, on=(Activity.actor == actor.id), attr="actor")
+             .where(Activity.escalation == esc.id))
     if not sees_internal(app.actor):
         query = query.where(Activity.internal == False)  # noqa: E712
     return list(query.order_by(Activity.occurred_at, Activity.id))
@@ -860,13 +880,31 @@ def consulted_users(esc):
                 .where(Consulted.escalation == esc.id).order_by(Consulted.added_at))
 
 
+QUEUE_FIELDS = ("id", "code", "title", "category", "subcategory", "priority", "priority_rank",
+                "impact", "impact_reason", "status", "substate", "reporter", "pod", "owner",
+                "account", "created_at", "claimed_at", "escalated_at", "escalated_to",
+                "resolved_at", "resolution_seconds", "resolved_by_ic", "approval",
+                "policy_version", "response_due", "resolution_due", "hold_started_at")
+
+
 def list_escalations(app, statuses=None, priorities=None, pod=None, owner=None, mine=False,
-                     breached=False, account=None, limit=None, reporter=None):
-    """The queue: visible escalations, sorted by priority then SLA due."""
+                     breached=False, account=None, limit=None, reporter=None, brief=False):
+    """The queue: visible escalations, sorted by priority then SLA due.
+
+    ``brief``: read only the columns of a queue row and of ``escalation_dict`` (not the
+    details), which halves the cost of turning a page of rows into objects.
+    """
     actor = app.actor
     now = app.now
     reporter_t, owner_t = User.alias(), User.alias()
-    query = (Escalation.select(Escalation, reporter_t, owner_t, Account, Pod)
+    if brief:
+        columns = ([getattr(Escalation, f) for f in QUEUE_FIELDS]
+                   + [reporter_t.id, reporter_t.login, reporter_t.name,
+                      owner_t.id, owner_t.login, owner_t.name, Account.id, Account.name,
+                      Account.strategic, Pod.id, Pod.name])
+    else:
+        columns = [Escalation, reporter_t, owner_t, Account, Pod]
+    query = (Escalation.select(*columns)
              .join(reporter_t, on=(Escalation.reporter == reporter_t.id), attr="reporter")
              .switch(Escalation)
              .join(owner_t, pw.JOIN.LEFT_OUTER, on=(Escalation.owner == owner_t.id), attr="owner")
@@ -874,18 +912,33 @@ def list_escalations(app, statuses=None, priorities=None, pod=None, owner=None, 
              .join(Account, pw.JOIN.LEFT_OUTER, on=(Escalation.account == Account.id), attr="account")
              .switch(Escalation)
              .join(Pod, pw.JOIN.LEFT_OUTER, on=(Escalation.pod == Pod.id), attr="pod")
-             .switch(Escalation)
-             .where(visible_clause(actor)))
-    if statuses:
-        query = query.where(Escalation.status.in_(list(statuses)))
-    else:   # the open ones, and IC resolutions waiting for a manager's approval (A2)
-        query = query.where(Escalation.status.in_(list(OPEN_STATUSES))
-                            | ((Escalation.status == "resolved") & (Escalation.approval == "pending")))
-    if priorities:
-        query = query.where(Escalation.priority.in_(list(priorities)))
+             .switch(Escalation))
+    default_queue = not statuses
+    statuses = list(statuses or OPEN_STATUSES)
+    only_pod = None
     if pod:
         p = Pod.get_or_none(Pod.name == pod)
-        query = query.where(Escalation.pod == (p.id if p else -1))
+        only_pod = p.id if p else -1
+    if limit and not (priorities or owner or reporter or mine or account or breached):
+        # the plain queue (optionally of one pod): its first page without a scan (queue.py)
+        from .queue import candidate_ids
+        pods = managed_pod_ids(actor) if actor.role == "manager" else []
+        sql, params = candidate_ids(actor, statuses, pods, only_pod, limit, _dialect())
+        wanted = Escalation.id.in_(pw.SQL(f"({sql})", params))
+    else:
+        wanted = visible_clause(actor) & Escalation.status.in_(statuses)
+        if only_pod is not None:
+            wanted = wanted & (Escalation.pod == only_pod)
+    if default_queue:   # and IC resolutions waiting for a manager's approval (A2): few
+        awaiting = (Escalation.select(Escalation.id)
+                    .where((Escalation.approval == "pending") & (Escalation.status == "resolved")
+                           & visible_clause(actor)))
+        if only_pod is not None:
+            awaiting = awaiting.where(Escalation.pod == only_pod)
+        wanted = wanted | Escalation.id.in_(awaiting)
+    query = query.where(wanted)
+    if priorities:
+        query = query.where(Escalation.priority.in_(list(priorities)))
     if owner:
         u = User.get_or_none(User.login == owner)
         query = query.where(Escalation.owner == (u.id if u else -1))

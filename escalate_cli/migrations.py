@@ -217,6 +217,22 @@ def _dialect(db):
     return "postgres" if type(db).__name__.startswith("Postgres") else "sqlite"
 
 
+V7_QUEUE_INDEXES = [
+    # the queue's pages in order per (pod, status) and per status (escalate_cli/queue.py)
+    'CREATE INDEX "escalation_queue_pod_response" ON "escalation" ("pod_id", "status", "priority_rank", "response_due", "created_at")',
+    'CREATE INDEX "escalation_queue_pod_resolution" ON "escalation" ("pod_id", "status", "priority_rank", "resolution_due", "created_at")',
+    'CREATE INDEX "escalation_queue_response" ON "escalation" ("status", "priority_rank", "response_due", "created_at")',
+    'CREATE INDEX "escalation_queue_resolution" ON "escalation" ("status", "priority_rank", "resolution_due", "created_at")',
+    # a manager's own escalations outside their pods, told apart in the index
+    'CREATE INDEX "escalation_owner_id_status_pod_id" ON "escalation" ("owner_id", "status", "pod_id")',
+    # the sweep's holds to resume (status = on_hold AND hold_until <= now): SQLite would
+    # otherwise walk every escalation of that status
+    'CREATE INDEX "escalation_status_hold_until" ON "escalation" ("status", "hold_until")',
+    # IC resolutions awaiting a manager's approval (A2), shown in the default queue
+    'CREATE INDEX "escalation_approval_status" ON "escalation" ("approval", "status")',
+]
+
+
 def m0001_initial(db):
     """Users, pods, teams, CRM records, escalations, clocks, timeline, attachments, events."""
     _run(db, V1_POSTGRES if _dialect(db) == "postgres" else V1_SQLITE)
@@ -228,19 +244,20 @@ def m0002_communication_and_jobs(db):
 
 
 def m0003_sla_policy_snapshot(db):
-    """The SLA policy each escalation was opened under, as JSON (see slapolicy.py), and
-    indexes on the stored due times (the breached queue, sorting by SLA due)."""
-    _run(db, [
-        'ALTER TABLE "escalation" ADD COLUMN "sla_policy" TEXT',
-        'CREATE INDEX "escalation_status_response_due" ON "escalation" ("status", "response_due")',
-        'CREATE INDEX "escalation_status_resolution_due" ON "escalation" ("status", "resolution_due")',
-    ])
+    """The SLA policy each escalation was opened under, as JSON (see slapolicy.py)."""
+    _run(db, ['ALTER TABLE "escalation" ADD COLUMN "sla_policy" TEXT'])
+
+
+def m0007_queue_indexes(db):
+    """Indexes that give the queue's first page in order without a scan (same SQL on both)."""
+    _run(db, V7_QUEUE_INDEXES)
 
 
 MIGRATIONS = [
     ("0001_initial", m0001_initial),
     ("0002_communication_and_jobs", m0002_communication_and_jobs),
     ("0003_sla_policy_snapshot", m0003_sla_policy_snapshot),
+    ("0007_queue_indexes", m0007_queue_indexes),
 ]
 
 

@@ -188,9 +188,19 @@ class Escalation(BaseModel):
             (("account", "created_at"), False),
             (("status", "priority_rank", "created_at"), False),
             (("hold_until",), False),
-            (("status", "response_due"), False),        # migration 0003
-            (("status", "resolution_due"), False),      # migration 0003
+            (("owner", "status", "pod"), False),                      # 0007
+            (("status", "hold_until"), False),                        # 0007
+            (("approval", "status"), False),                          # 0007
         )
+
+
+# 0007: the queue's pages in order (escalate_cli/queue.py); named, as PostgreSQL cuts names at 63
+for _name, _fields in (
+        ("escalation_queue_pod_response", ("pod", "status", "priority_rank", "response_due", "created_at")),
+        ("escalation_queue_pod_resolution", ("pod", "status", "priority_rank", "resolution_due", "created_at")),
+        ("escalation_queue_response", ("status", "priority_rank", "response_due", "created_at")),
+        ("escalation_queue_resolution", ("status", "priority_rank", "resolution_due", "created_at"))):
+    Escalation.add_index(*(getattr(Escalation, f) for f in _fields), name=_name)
 
 
 class Consulted(BaseModel):

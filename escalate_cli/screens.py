@@ -14,6 +14,8 @@ def _rule(char="-"):
 
 def display_width(text):
     """Terminal columns: wide characters (emoji, CJK) take two, combining marks none."""
+    if text.isascii():
+        return len(text)
     import unicodedata
     width = 0
     for ch in text:
@@ -24,6 +26,8 @@ def display_width(text):
 
 
 def _fit(text, width):
+    if text.isascii():
+        return text[:width].ljust(width)
     while display_width(text) > width:
         text = text[:-1]
     return text + " " * (width - display_width(text))
@@ -160,7 +164,7 @@ def detail(app, esc, recommendations=None, color=None):
         lines.extend(_para(f"{when(act.occurred_at, zone)} - {activity_text(act)}"))
     lines.append(_rule())
     lines.append(_line("ATTACHED DOCUMENTS"))
-    atts = domain.list_attachments(app, esc.code)
+    atts = domain.attachments_of(esc)
     for a in atts:
         icon = "📧" if a.name.endswith((".eml", ".txt")) and "email" in a.name else "📄"
         lines.append(_line(f"{icon} {a.name} ({a.size:,} bytes) #{a.id}"))

@@ -292,7 +292,7 @@ def test_breached_filter_agrees_with_json_in_every_state(run, demo, base_env):
                                 now=at).stdout)
     by_json = sorted(e["code"] for e in everything if e["breached"])
     by_sql = sorted(queue(run, "--status", "all", "--breached", user="admin", now=at))
-    assert by_json == by_sql
+    assert by_json == by_sql, (everything, by_sql)
     assert late_hold in by_sql and resolved_late in by_sql and CODE in by_sql
     assert on_time_hold not in by_sql and escalated_ok not in by_sql and pending_ok not in by_sql
     held = [e for e in everything if e["code"] == late_hold][0]

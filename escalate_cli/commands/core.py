@@ -257,7 +257,7 @@ def list_(app, statuses, priorities, pod, owner, mine, breached, account, limit,
         statuses = ("pending", "in_progress", "on_hold", "escalated", "resolved")
     query = domain.list_escalations(app, statuses=statuses, priorities=priorities, pod=pod,
                                     owner=owner, mine=mine, breached=breached, account=account,
-                                    limit=limit)
+                                    limit=limit, brief=True)
     if fmt == "table":
         rows = [screens.queue_row(app, e) for e in query]
         render(rows, fmt, columns=["code", "priority", "status", "title", "account", "owner",
@@ -281,7 +281,7 @@ def show(app, code, interactive, fmt):
       escalate show ESC-2024-11-28-001 --format json | jq .sla_state
     """
     from .. import domain, screens
-    esc = domain.get_escalation(app, code)
+    esc = domain.get_escalation(app, code, related=True)
     if interactive:
         from ..interactive import run
         return run(app, esc.code)
@@ -292,7 +292,7 @@ def show(app, code, interactive, fmt):
     d = domain.escalation_dict(app, esc, detail=True)
     if fmt == "json":
         d["timeline"] = [_activity_dict(app, a) for a in domain.timeline(app, esc)]
-        d["attachments"] = [_attachment_dict(app, a) for a in domain.list_attachments(app, esc.code)]
+        d["attachments"] = [_attachment_dict(app, a) for a in domain.attachments_of(esc)]
         d["previous_escalations"] = [p.code for p in domain.previous_escalations(esc)]
         d["recommended_actions"] = _recommendations(app, esc)
     render_object(d, fmt)
