@@ -17,7 +17,7 @@ from .errors import Conflict, EscalateError, IllegalTransition, NotFound, Refuse
 from .fmt import duration_short, when
 from .models import (
     PRIORITIES, Account, Activity, Attachment, CodeCounter, Consulted, Contact,
-    Contract, Escalation, Event, Notification, Outbox, Pod, SlaClock, Team, TeamMember, User,
+    Contract, Escalation, Event, Notification, Outbox, Pod, SlaClock, User,
 )
 
 UTC = dt.timezone.utc

@@ -15,7 +15,7 @@ def test_upgrade_from_schema_0001_keeps_every_row(run, db_url):
                    f'"created_at") VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p})',
                    (1, "old.manager", "Old Manager", "old@intime.com", "manager", 1, True,
                     "2024-01-01 10:00:00"))
-    db.execute_sql(f'UPDATE "pod" SET "manager_id" = 1')
+    db.execute_sql('UPDATE "pod" SET "manager_id" = 1')
     db.execute_sql('INSERT INTO "escalation" ("code", "day", "seq", "title", "category", "priority", '
                    '"priority_rank", "impact", "status", "reporter_id", "pod_id", "description", '
                    '"created_at", "policy_version", "paused_seconds", "paused_wall_seconds", '
