@@ -226,15 +226,8 @@ MODEL = {"accounts": Account, "contacts": Contact, "contracts": Contract, "invoi
 
 def read_csv(path):
     """Text of a CSV file: UTF-8 (with or without BOM), else a clear error."""
-    try:
-        with open(path, "rb") as fh:
-            raw = fh.read()
-    except FileNotFoundError:
-        raise Refused(f"{path}: no such file")
-    except IsADirectoryError:
-        raise Refused(f"{path}: is a folder, not a CSV file")
-    except OSError as exc:
-        raise Refused(f"{path}: {exc.strerror}")
+    from .files import read_user_file
+    raw = read_user_file(path, kind="CSV file")
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

@@ -758,21 +758,8 @@ def add_note(app, code, text):
 
 
 def _read_attachment(app, path):
-    limit = app.get_settings().attachment_max_bytes
-    try:
-        size = os.path.getsize(path)
-        if size > limit:
-            raise Refused(f"{path}: too large ({size:,} bytes; the limit is {limit:,})")
-        with open(path, "rb") as fh:
-            data = fh.read(limit + 1)
-    except IsADirectoryError:
-        raise Refused(f"{path}: is a folder, not a file")
-    except FileNotFoundError:
-        raise Refused(f"{path}: no such file")
-    except OSError as exc:
-        raise Refused(f"{path}: {exc.strerror}")
-    if len(data) > limit:
-        raise Refused(f"{path}: too large (the limit is {limit:,} bytes)")
+    from .files import read_user_file
+    data = read_user_file(path, limit=app.get_settings().attachment_max_bytes)
     name = safe_filename(os.path.basename(path))
     import mimetypes
     ctype = mimetypes.guess_type(name)[0] or "application/octet-stream"
