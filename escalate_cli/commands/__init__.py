@@ -4,8 +4,8 @@
 def register(group):
     if group.commands:
         return group
-    from . import core, lifecycle
-    for module in (core, lifecycle):
+    from . import core, insight, lifecycle
+    for module in (core, lifecycle, insight):
         for command in module.COMMANDS:
             group.add_command(command)
     return group
