@@ -1,23 +1,33 @@
 """Full-text search over escalations and activities, on either store.
 
-Ranking uses what each store does best, over the indexes of migration 0006:
+Two steps, so that the cost follows what is found, not what is stored:
 
-* SQLite: FTS5 with the porter stemmer, ranked by ``bm25`` (Okapi BM25: term frequency
-  saturates, rare terms weigh more, long documents are normalised) with column weights
-  title 10, category and subcategory 4, description 2, assessment and resolution 1.
-* PostgreSQL: a stored, weighted ``tsvector`` (title A, category B, description C,
-  assessment and resolution D) with a GIN index, ranked by ``ts_rank_cd`` (cover density:
-  matching terms that occur close together score higher), weights {D, C, B, A}.
+1. **Matching** is the store's: FTS5 (porter stemmer) on SQLite, a weighted ``tsvector``
+   with a GIN index on PostgreSQL (migration 0006). The store hands over the ids of the
+   newest matches the user may see, at most a pool of them. Two plans: for someone who
+   sees much (leaders, managers of big pods) the index's matches are walked newest first
+   and checked for visibility; for someone who sees little (an IC), the few escalations
+   they may see are checked against the index. PostgreSQL's planner picks between the
+   same two by itself.
+2. **Ranking** is BM25F (Okapi BM25 over weighted fields: title 4, category 2,
+   description 1, assessment and resolution notes 0.5; activities: subject 2, body 1;
+   k1 = 1.2, b = 0.75), computed here over the pool, with document frequencies taken in
+   the pool. The stores' own rankings were measured and set aside: FTS5's ``bm25()``
+   counts every match of every term to weigh it (0.6 s for a 30-word similarity query at a
+   million escalations, and seconds when combined with a visibility filter), and
+   PostgreSQL has no BM25 (``ts_rank_cd`` ignores how rare a word is). Ranking the pool in
+   Python costs milliseconds, ranks the same on both stores, and BM25 is the standard
+   relevance function: rarer words weigh more, repeated words saturate, long texts are
+   normalised.
 
-BM25 and cover density are both term-weighted relevance rankings computed inside the store,
-next to the inverted index, so nothing is shipped to Python but the winners. Cost is bounded
-at a million rows: matches are walked newest first (the index hands them over in id order)
-and only the most recent ``POOL`` matches the user may see are ranked; a rare term matches
-few rows and is ranked in full, a common one ranks its recent matches.
+A rare word is ranked over all its matches; a common one over its newest ``POOL`` matches.
 
 Queries are words (all must match, stemmed, English stopwords ignored), "quoted phrases"
-and prefixes (``invoic*``).
+and prefixes (``invoic*``); the syntax is never passed to the store raw.
 """
+import collections
+import functools
+import math
 import re
 
 import peewee as pw
@@ -27,7 +37,11 @@ from .domain import sees_internal, visible_clause
 from .errors import UsageError
 from .models import Activity, Escalation
 
-POOL = 2000
+POOL = 500               # newest matches ranked by search
+RESTRICTED = 6000        # up to this many visible escalations, match from what the user sees
+RESTRICTED_ACTIVITIES = 20000   # ... checking at most this many of their newest activities
+RARE = 5000              # PostgreSQL: fewer matches than this are fetched from the GIN index
+K1, B = 1.2, 0.75
 
 # PostgreSQL's english.stop, so that both stores ignore the same words.
 STOPWORDS = frozenset("""
@@ -42,17 +56,37 @@ such no nor not only own same so than too very s t can will just don should now
 
 _TOKEN = re.compile(r"[^\W_]+")
 _PART = re.compile(r'"([^"]*)"?|(\S+)')
+_SUFFIXES = ("ations", "ation", "ings", "ing", "edly", "ied", "ies", "ed", "es", "ly", "s")
 
-# column weights, in the order of the FTS5 columns / the tsvector labels {D, C, B, A}
-_BM25_ALL = "10.0, 4.0, 4.0, 2.0, 1.0, 1.0"
-_PG_ALL = "{0.1, 0.2, 0.4, 1.0}"
-_BM25_PROBLEM = "10.0, 4.0, 4.0, 2.0, 0.0, 0.0"    # similarity: what happened, not what was done
-_PG_PROBLEM = "{0.0, 0.2, 0.4, 1.0}"
+ESCALATION_FIELDS = (("title", 4.0), ("category", 2.0), ("description", 1.0),
+                     ("assessment", 0.5), ("resolution", 0.5))
+PROBLEM_FIELDS = (("title", 4.0), ("category", 2.0), ("description", 1.0))
+ACTIVITY_FIELDS = (("subject", 2.0), ("body", 1.0))
+PROBLEM_COLUMNS = ("title", "category", "subcategory", "description")
 
 
 def words(text):
     """Lower-case words of ``text``, without punctuation."""
     return [w.lower() for w in _TOKEN.findall(text or "")]
+
+
+@functools.lru_cache(maxsize=65536)
+def stem(word):
+    """A light, consistent English stemmer ("invoices", "invoiced", "invoicing" -> "invoic").
+
+    It only counts what the store's own stemmer already matched, so it need be consistent,
+    not linguistically complete.
+    """
+    w = word.lower()
+    for suffix in _SUFFIXES:
+        if w.endswith(suffix) and len(w) - len(suffix) >= 3:
+            if suffix == "s" and w.endswith(("ss", "us", "is")):
+                break
+            w = w[: -len(suffix)] + ("y" if suffix in ("ies", "ied") else "")
+            break
+    if w.endswith("e") and len(w) > 4:
+        w = w[:-1]
+    return w
 
 
 def parse_query(text):
@@ -71,9 +105,6 @@ def parse_query(text):
         for i, w in enumerate(ws):
             terms.append(("prefix" if prefix and i == len(ws) - 1 else "word", w))
     return terms
-
-
-PROBLEM_COLUMNS = ("title", "category", "subcategory", "description")
 
 
 def match_expression(app, terms, any_=False, problem_only=False):
@@ -108,69 +139,219 @@ def match_expression(app, terms, any_=False, problem_only=False):
     return expr
 
 
-def rank_escalations(app, expr, where=None, weights="all", pool=POOL, limit=20):
-    """``[(escalation id, score)]`` best first: visible escalations matching ``expr``."""
+# -- step 1: matching ---------------------------------------------------------------------
+
+def _chunks(ids, size=900):
+    for i in range(0, len(ids), size):
+        yield ids[i:i + size]
+
+
+def sees_little(app, where=None):
+    """The ids of the escalations the user may see (under ``where``), newest first, if they
+    see few (at most ``RESTRICTED``); else None.
+
+    The candidates come from one indexed lookup per way of seeing an escalation (reported,
+    owned, consulted, in a managed pod), because both planners misjudge the combined OR
+    (PostgreSQL guesses half the table for its sub-select) and scan. The domain's
+    :func:`~escalate_cli.domain.visible_clause` then has the last word on each id.
+    """
+    from .domain import managed_pod_ids
+    from .models import Consulted
+    actor = app.actor
+    if actor.role in ("coo", "ceo", "admin"):
+        return None
+    ways = [Escalation.select(Escalation.id).where(Escalation.reporter == actor.id),
+            Escalation.select(Escalation.id).where(Escalation.owner == actor.id),
+            Consulted.select(Consulted.escalation).where(Consulted.user == actor.id)]
+    if actor.role == "manager":
+        pods = managed_pod_ids(actor)
+        if pods:
+            ways.append(Escalation.select(Escalation.id).where(Escalation.pod.in_(pods)))
+    ids = set()
+    for query in ways:
+        ids.update(row[0] for row in query.limit(RESTRICTED + 1).tuples())
+        if len(ids) > RESTRICTED:
+            return None
+    condition = visible_clause(actor) & (where if where is not None else pw.SQL("1 = 1"))
+    kept = []
+    for chunk in _chunks(sorted(ids)):
+        kept.extend(r[0] for r in Escalation.select(Escalation.id).where(
+            Escalation.id.in_(chunk) & condition).tuples())
+    return sorted(kept, reverse=True)
+
+
+def _tsquery(expr):
+    return pw.SQL('"t1"."search_tsv" @@ to_tsquery(\'english\', %s)', [expr])
+
+
+def _pg_newest_first(app, model, expr):
+    """ORDER BY for PostgreSQL: newest first, and through the GIN index when matches are rare.
+
+    The planner cannot tell a rare word from a common one (it guesses a few thousand
+    matches either way) and walks the primary key backwards, which for a rare word means
+    the whole table. A bounded count (a few milliseconds either way) tells, and ``id + 0``
+    keeps the planner off that walk.
+    """
+    table = model._meta.table_name
+    n = app.db.execute_sql(
+        f'SELECT count(*) FROM (SELECT 1 FROM "{table}" WHERE "search_tsv" @@ '
+        f'to_tsquery(\'english\', %s) LIMIT {RARE + 1}) AS "s"', (expr,)).fetchone()[0]
+    if n <= RARE:
+        return pw.SQL('("t1"."id" + 0) DESC')
+    return model.id.desc()
+
+
+def _check(app, model, expr, ids, pool):
+    """Of ``ids`` (rows of ``model``), those matching ``expr``, newest first."""
+    found = []
+    table = model._meta.table_name
+    for chunk in _chunks(ids, 900):
+        if is_postgres(app.db):
+            query = model.select(model.id).where(model.id.in_(chunk) & _tsquery(expr))
+            found.extend(r[0] for r in query.tuples())
+        else:
+            listed = ",".join(str(int(x)) for x in chunk)
+            found.extend(r[0] for r in app.db.execute_sql(
+                f'SELECT rowid FROM "{table}_fts" WHERE "{table}_fts" MATCH ? '
+                f'AND rowid IN ({listed})', (expr,)))
+    return sorted(found, reverse=True)[:pool]
+
+
+_UNKNOWN = object()
+
+
+def match_escalations(app, expr, where=None, pool=POOL, few=_UNKNOWN):
+    """Ids of the newest escalations the user may see that match ``expr`` (at most ``pool``).
+
+    ``few`` is :func:`sees_little` of ``where`` when the caller has it already.
+    """
+    few = sees_little(app, where) if few is _UNKNOWN else few
+    if few is not None:
+        return _check(app, Escalation, expr, few, pool)
     where = where if where is not None else pw.SQL("1 = 1")
-    visible = visible_clause(app.actor)
     if is_postgres(app.db):
-        w = _PG_ALL if weights == "all" else _PG_PROBLEM
-        inner = (Escalation.select(Escalation.id, pw.SQL('"t1"."search_tsv"').alias("tsv"))
-                 .where(pw.SQL('"t1"."search_tsv" @@ to_tsquery(\'english\', %s)', [expr])
-                        & visible & where)
-                 .order_by(Escalation.id.desc()).limit(pool))
-        sql, params = inner.sql()
-        outer = (f'SELECT "id", ts_rank_cd(\'{w}\', "tsv", to_tsquery(\'english\', %s)) AS "rank" '
-                 f'FROM ({sql}) AS "p" ORDER BY "rank" DESC, "id" DESC LIMIT {int(limit)}')
-        rows = app.db.execute_sql(outer, [expr] + list(params)).fetchall()
-    else:
-        w = _BM25_ALL if weights == "all" else _BM25_PROBLEM
-        inner = (Escalation.select(Escalation.id,
-                                   pw.SQL(f'-bm25("escalation_fts", {w})').alias("rank"))
-                 .from_(pw.SQL('"escalation_fts"'), Escalation)
-                 .where(pw.SQL('"escalation_fts" MATCH ?', [expr])
-                        & pw.SQL('"escalation_fts"."rowid" = "t1"."id"') & visible & where)
-                 .order_by(pw.SQL('"escalation_fts"."rowid" DESC')).limit(pool))
-        sql, params = inner.sql()
-        outer = (f'SELECT "id", "rank" FROM ({sql}) AS "p" '
-                 f'ORDER BY "rank" DESC, "id" DESC LIMIT {int(limit)}')
-        rows = app.db.execute_sql(outer, params).fetchall()
-    return [(r[0], float(r[1])) for r in rows]
+        query = (Escalation.select(Escalation.id)
+                 .where(_tsquery(expr) & visible_clause(app.actor) & where)
+                 .order_by(_pg_newest_first(app, Escalation, expr)).limit(pool))
+        return [r[0] for r in query.tuples()]
+    query = (Escalation.select(Escalation.id)
+             .from_(pw.SQL('"escalation_fts"'), Escalation)
+             .where(pw.SQL('"escalation_fts" MATCH ?', [expr])
+                    & pw.SQL('"escalation_fts"."rowid" = "t1"."id"')
+                    & visible_clause(app.actor) & where)
+             .order_by(pw.SQL('"escalation_fts"."rowid" DESC')).limit(pool))
+    return [r[0] for r in query.tuples()]
 
 
-def rank_activities(app, expr, where=None, pool=POOL, limit=20):
-    """``[(activity id, score)]`` best first: activities the user may read matching ``expr``.
+def match_activities(app, expr, esc_where=None, act_where=None, pool=POOL, few=_UNKNOWN):
+    """Ids of the newest activities the user may read that match ``expr``.
 
     Internal investigation notes only for those who may see them (managers and leaders).
     """
-    where = where if where is not None else pw.SQL("1 = 1")
+    act_where = act_where if act_where is not None else pw.SQL("1 = 1")
     actor = app.actor
-    allowed = visible_clause(actor)
     if not sees_internal(actor):
-        allowed = allowed & (Activity.internal == False)  # noqa: E712
+        act_where = act_where & (Activity.internal == False)  # noqa: E712
+    few = sees_little(app, esc_where) if few is _UNKNOWN else few
+    if few is not None:
+        ids = []
+        for chunk in _chunks(few):
+            ids.extend(r[0] for r in Activity.select(Activity.id).where(
+                Activity.escalation.in_(chunk) & act_where).tuples())
+        ids = sorted(ids, reverse=True)[:RESTRICTED_ACTIVITIES]
+        return _check(app, Activity, expr, ids, pool)
+    esc_where = esc_where if esc_where is not None else pw.SQL("1 = 1")
+    allowed = visible_clause(actor) & esc_where & act_where
     if is_postgres(app.db):
-        inner = (Activity.select(Activity.id, pw.SQL('"t1"."search_tsv"').alias("tsv"))
+        query = (Activity.select(Activity.id)
                  .join(Escalation, on=(Activity.escalation == Escalation.id))
-                 .where(pw.SQL('"t1"."search_tsv" @@ to_tsquery(\'english\', %s)', [expr])
-                        & allowed & where)
-                 .order_by(Activity.id.desc()).limit(pool))
-        sql, params = inner.sql()
-        outer = (f'SELECT "id", ts_rank_cd(\'{_PG_ALL}\', "tsv", to_tsquery(\'english\', %s)) '
-                 f'AS "rank" FROM ({sql}) AS "p" ORDER BY "rank" DESC, "id" DESC '
-                 f'LIMIT {int(limit)}')
-        rows = app.db.execute_sql(outer, [expr] + list(params)).fetchall()
-    else:
-        rank = pw.SQL('-bm25("activity_fts", 4.0, 1.0)')
-        inner = (Activity.select(Activity.id, rank.alias("rank"))
-                 .from_(pw.SQL('"activity_fts"'), Activity)
-                 .join(Escalation, on=(Activity.escalation == Escalation.id))
-                 .where(pw.SQL('"activity_fts" MATCH ?', [expr])
-                        & pw.SQL('"activity_fts"."rowid" = "t1"."id"') & allowed & where)
-                 .order_by(pw.SQL('"activity_fts"."rowid" DESC')).limit(pool))
-        sql, params = inner.sql()
-        outer = (f'SELECT "id", "rank" FROM ({sql}) AS "p" '
-                 f'ORDER BY "rank" DESC, "id" DESC LIMIT {int(limit)}')
-        rows = app.db.execute_sql(outer, params).fetchall()
-    return [(r[0], float(r[1])) for r in rows]
+                 .where(_tsquery(expr) & allowed)
+                 .order_by(_pg_newest_first(app, Activity, expr)).limit(pool))
+        return [r[0] for r in query.tuples()]
+    query = (Activity.select(Activity.id)
+             .from_(pw.SQL('"activity_fts"'), Activity)
+             .join(Escalation, on=(Activity.escalation == Escalation.id))
+             .where(pw.SQL('"activity_fts" MATCH ?', [expr])
+                    & pw.SQL('"activity_fts"."rowid" = "t1"."id"') & allowed)
+             .order_by(pw.SQL('"activity_fts"."rowid" DESC')).limit(pool))
+    return [r[0] for r in query.tuples()]
+
+
+# -- step 2: ranking ----------------------------------------------------------------------
+
+class Matcher:
+    """How many times each query term occurs in a text (stemmed words, prefixes, phrases)."""
+
+    def __init__(self, terms):
+        self.terms = terms
+        self.keys = [(kind, stem(v) if kind == "word" else
+                      (tuple(stem(w) for w in v if w not in STOPWORDS) if kind == "phrase"
+                       else v)) for kind, v in terms]
+
+    def counts(self, text):
+        ws = words(text)
+        stems = [stem(w) for w in ws]
+        tally = collections.Counter(stems)
+        content = [s for w, s in zip(ws, stems) if w not in STOPWORDS]
+        out = []
+        for kind, key in self.keys:
+            if kind == "word":
+                out.append(tally[key])
+            elif kind == "prefix":
+                out.append(sum(1 for w in ws if w.startswith(key)))
+            elif not key:
+                out.append(0)
+            else:
+                n = len(key)
+                out.append(sum(1 for i in range(len(content) - n + 1)
+                               if tuple(content[i:i + n]) == key))
+        return out, len(ws)
+
+    def hits(self, word):
+        lw = word.lower()
+        s = stem(lw)
+        for kind, key in self.keys:
+            if (kind == "word" and s == key) or (kind == "prefix" and lw.startswith(key)) or \
+                    (kind == "phrase" and s in key):
+                return True
+        return False
+
+
+def bm25f(docs, terms, fields):
+    """``{id: score}`` of ``docs`` (``{id: {field: text}}``) for ``terms``, BM25F.
+
+    Field term frequencies and lengths are weighted and summed before BM25's saturation;
+    document frequencies and the average length are those of ``docs``.
+    """
+    if not docs:
+        return {}
+    matcher = Matcher(terms)
+    stats = {}
+    for doc_id, texts in docs.items():
+        tf = [0.0] * len(terms)
+        length = 0.0
+        for name, weight in fields:
+            counts, n = matcher.counts(texts.get(name) or "")
+            length += weight * n
+            for i, c in enumerate(counts):
+                tf[i] += weight * c
+        stats[doc_id] = (tf, length)
+    n_docs = len(docs)
+    avg = sum(length for _, length in stats.values()) / n_docs or 1.0
+    df = [sum(1 for tf, _ in stats.values() if tf[i] > 0) for i in range(len(terms))]
+    idf = [math.log(1 + (n_docs - d + 0.5) / (d + 0.5)) for d in df]
+    scores = {}
+    for doc_id, (tf, length) in stats.items():
+        norm = K1 * (1 - B + B * length / avg)
+        scores[doc_id] = sum(idf[i] * t * (K1 + 1) / (t + norm) for i, t in enumerate(tf) if t)
+    return scores
+
+
+def escalation_texts(esc, fields=ESCALATION_FIELDS):
+    texts = {"title": esc.title, "category": f"{esc.category} {esc.subcategory or ''}",
+             "description": esc.description, "assessment": esc.assessment,
+             "resolution": esc.resolution_notes}
+    return {name: texts[name] for name, _ in fields}
 
 
 # -- search -------------------------------------------------------------------------------
@@ -184,11 +365,11 @@ NOT_SEARCHED = ("created", "notification")     # they only repeat the title, or 
 def search(app, text, statuses=None, limit=20):
     """Escalations matching ``text`` in their own fields, notes or activities, best first.
 
-    One result per escalation the acting user may see: ranked by its best match (store
-    relevance), then by how many of its items match, then newest first. Each result is a
-    dict: rank, score, code, title, status, created_at, matched (the kinds that matched),
-    snippet (of the best match) and matches (every match: kind, field, activity id,
-    snippet, score). Internal notes are searched only for those who may read them.
+    One result per escalation the acting user may see: ranked by its best match (BM25F),
+    then by how many of its items match, then newest first. Each result is a dict: rank,
+    score, code, title, status, created_at, matched (where it matched), snippet (of the best
+    match) and matches (every match: kind, field, activity id, snippet, score). Internal
+    notes are searched only for those who may read them.
     """
     terms = parse_query(text)
     if not terms:
@@ -196,47 +377,44 @@ def search(app, text, statuses=None, limit=20):
                          "'the' are ignored)")
     where = Escalation.status.in_(list(statuses)) if statuses else None
     expr = match_expression(app, terms)
-    esc_ranked = rank_escalations(app, expr, where=where, limit=limit)
-    act_where = ~Activity.type.in_(list(NOT_SEARCHED))
-    if where is not None:
-        act_where = act_where & where
-    act_ranked = rank_activities(app, expr, where=act_where, limit=limit * 5)
-    acts = {a.id: a for a in Activity.select().where(
-        Activity.id.in_([i for i, _ in act_ranked] or [-1]))}
-    matches = {}
-    for esc_id, score in esc_ranked:
-        matches.setdefault(esc_id, []).append(("escalation", None, score))
-    for act_id, score in act_ranked:
-        matches.setdefault(acts[act_id].escalation_id, []).append(("activity", acts[act_id], score))
-    escs = {e.id: e for e in Escalation.select(
-        Escalation.id, Escalation.code, Escalation.title, Escalation.status,
-        Escalation.category, Escalation.subcategory, Escalation.description,
-        Escalation.assessment, Escalation.resolution_notes, Escalation.created_at).where(
-        Escalation.id.in_(list(matches) or [-1]))}
-    results = []
-    for esc_id, found in matches.items():
+    few = sees_little(app, where)
+    esc_ids = match_escalations(app, expr, where=where, few=few)
+    act_ids = match_activities(app, expr, esc_where=where,
+                               act_where=~Activity.type.in_(list(NOT_SEARCHED)), few=few)
+    escs = {e.id: e for e in _escalations(esc_ids)}
+    acts = {a.id: a for a in Activity.select().where(Activity.id.in_(act_ids or [-1]))}
+    esc_scores = bm25f({i: escalation_texts(escs[i]) for i in esc_ids}, terms, ESCALATION_FIELDS)
+    act_scores = bm25f({i: {"subject": acts[i].subject, "body": acts[i].body} for i in act_ids},
+                       terms, ACTIVITY_FIELDS)
+    matcher = Matcher(terms)
+    found = {}
+    for esc_id, score in esc_scores.items():
         e = escs[esc_id]
-        items = []
-        for what, act, score in sorted(found, key=lambda f: -f[2]):
-            if act is None:
-                field, snippet = _snippet(
-                    [("title", e.title), ("category", f"{e.category} {e.subcategory or ''}"),
-                     ("description", e.description), ("assessment", e.assessment),
-                     ("resolution", e.resolution_notes)], terms)
-                items.append({"kind": "escalation", "field": field, "activity_id": None,
-                              "snippet": snippet, "score": round(score, 4)})
-            else:
-                kind = "note" if act.internal else ACTIVITY_KINDS.get(act.type, "activity")
-                field, snippet = _snippet([("subject", act.subject), ("body", act.body)], terms)
-                items.append({"kind": kind, "field": field, "activity_id": act.id,
-                              "snippet": snippet, "score": round(score, 4)})
-        best = items[0]
+        field, snippet = _snippet([(n, t) for n, t in escalation_texts(e).items()], matcher)
+        found.setdefault(esc_id, []).append({"kind": "escalation", "field": field,
+                                             "activity_id": None, "snippet": snippet,
+                                             "score": score})
+    for act_id, score in act_scores.items():
+        a = acts[act_id]
+        kind = "note" if a.internal else ACTIVITY_KINDS.get(a.type, "activity")
+        field, snippet = _snippet([("subject", a.subject), ("body", a.body)], matcher)
+        found.setdefault(a.escalation_id, []).append({"kind": kind, "field": field,
+                                                      "activity_id": a.id, "snippet": snippet,
+                                                      "score": score})
+    missing = [i for i in found if i not in escs]
+    escs.update({e.id: e for e in _escalations(missing)})
+    results = []
+    for esc_id, items in found.items():
+        e = escs[esc_id]
+        items.sort(key=lambda i: (-i["score"], i["activity_id"] or 0))
+        for i in items:
+            i["score"] = round(i["score"], 4)
         results.append({
-            "score": best["score"], "code": e.code, "title": e.title, "status": e.status,
+            "score": items[0]["score"], "code": e.code, "title": e.title, "status": e.status,
             "created_at": e.created_at,
             "matched": list(dict.fromkeys(
                 (i["field"] if i["kind"] == "escalation" else i["kind"]) for i in items)),
-            "snippet": best["snippet"], "matches": items})
+            "snippet": items[0]["snippet"], "matches": items})
     results.sort(key=lambda r: (-r["score"], -len(r["matches"]), -r["created_at"].timestamp(),
                                 r["code"]))
     results = results[:limit]
@@ -245,33 +423,23 @@ def search(app, text, statuses=None, limit=20):
     return results
 
 
-def stem(word):
-    """A crude suffix stripper, only to highlight what the store's stemmer matched."""
-    for suffix in ("ations", "ation", "ings", "ing", "edly", "ed", "ies", "es", "s", "ly"):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            return word[: -len(suffix)]
-    return word
+def _escalations(ids):
+    if not ids:
+        return []
+    return list(Escalation.select(
+        Escalation.id, Escalation.code, Escalation.title, Escalation.status,
+        Escalation.category, Escalation.subcategory, Escalation.description,
+        Escalation.assessment, Escalation.resolution_notes, Escalation.created_at).where(
+        Escalation.id.in_(list(ids))))
 
 
-def _snippet(fields, terms, width=90):
+def _snippet(fields, matcher, width=90):
     """(field, text around the first match with [brackets]) of the first field that matches."""
-    wanted = set()
-    prefixes = []
-    for kind, value in terms:
-        if kind == "prefix":
-            prefixes.append(value)
-        for w in (value if kind == "phrase" else [value]):
-            wanted.add(stem(w))
-
-    def hit(word):
-        lw = word.lower()
-        return stem(lw) in wanted or any(lw.startswith(p) for p in prefixes)
-
     for name, text in fields:
         if not text:
             continue
         flat = " ".join(text.split())
-        marks = [m for m in _TOKEN.finditer(flat) if hit(m.group(0))]
+        marks = [m for m in _TOKEN.finditer(flat) if matcher.hits(m.group(0))]
         if not marks:
             continue
         start = max(0, marks[0].start() - width // 3)

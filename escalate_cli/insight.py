@@ -8,10 +8,10 @@ escalate further.
 2. the typical actions of its guide entry (``guide.toml``, editable: see that file);
 3. what resolved the most similar resolved escalations, each citing that escalation's code.
 
-Similarity is the store's own full-text ranking (:mod:`escalate_cli.fulltext`: BM25 on
-SQLite, cover density on PostgreSQL) of the escalation's title, category and description
-against those of the resolved escalations the viewer may see. Everything a check reads is
-what the viewer may read: internal notes count only for those who see them.
+Similarity: the store's full-text index finds the resolved escalations the viewer may see
+that share words with this one's title, category and description; BM25F ranks them
+(:mod:`escalate_cli.fulltext` says how and why). Everything a check reads is what the viewer
+may read: internal notes count only for those who see them.
 """
 import re
 import shlex
@@ -23,6 +23,7 @@ from .errors import ConfigError
 OPEN_FOR_CHECKS = ("pending", "in_progress", "on_hold")
 CHECKS = ("refund_over", "percent_over", "negative_margin", "phrases", "clients_affected")
 SIMILAR = 3              # resolved escalations cited
+SIMILAR_POOL = 500       # newest matching resolved escalations ranked for similarity
 ACTIONS_PER_SIMILAR = 2
 # A similar escalation shares this many descriptive words (more across categories), and
 # scores at least this share of the best one: a stray common word is not similarity.
@@ -188,22 +189,39 @@ def recommend(app, esc):
 # -- what resolved similar escalations ----------------------------------------------------
 
 def similar_resolved(app, esc, limit=SIMILAR):
-    """``[(escalation, score)]``: the resolved escalations most like ``esc``, best first."""
+    """``[(escalation, score)]``: the resolved escalations most like ``esc``, best first.
+
+    The store finds the newest resolved escalations the viewer may see sharing at least one
+    descriptive word (title, category or description); BM25F ranks them (see
+    :mod:`escalate_cli.fulltext`).
+    """
     from . import fulltext
     from .models import Escalation
-    terms = _descriptive_words(esc)
-    if not terms:
+    words = _descriptive_words(esc)
+    if not words:
         return []
-    expr = fulltext.match_expression(app, [("word", w) for w in terms], any_=True,
-                                     problem_only=True)
+    terms = [("word", w) for w in words]
+    expr = fulltext.match_expression(app, terms, any_=True, problem_only=True)
     where = ((Escalation.status == "resolved") & (Escalation.id != esc.id)
              & Escalation.resolution_notes.is_null(False))
-    ranked = fulltext.rank_escalations(app, expr, where=where, weights="problem",
-                                       limit=limit * 4)
+    few = fulltext.sees_little(app, where)
+    if few is not None:      # nearly all share a common word: BM25F alone tells them apart
+        ids = few[:SIMILAR_POOL]
+    else:
+        ids = fulltext.match_escalations(app, expr, where=where, pool=SIMILAR_POOL, few=None)
+    if not ids:
+        return []
+    rows = {e.id: e for e in Escalation.select(
+        Escalation.id, Escalation.code, Escalation.title, Escalation.category,
+        Escalation.subcategory, Escalation.description, Escalation.resolution_notes).where(
+        Escalation.id.in_(ids))}
+    scores = fulltext.bm25f({i: fulltext.escalation_texts(rows[i], fulltext.PROBLEM_FIELDS)
+                             for i in ids}, terms, fulltext.PROBLEM_FIELDS)
+    ranked = sorted(((i, sc) for i, sc in scores.items() if sc > 0),
+                    key=lambda kv: (-kv[1], -kv[0]))
     if not ranked:
         return []
-    rows = {e.id: e for e in Escalation.select().where(Escalation.id.in_([i for i, _ in ranked]))}
-    mine = {fulltext.stem(w) for w in terms} - _category_words(esc)
+    mine = {fulltext.stem(w) for w in words} - _category_words(esc)
     best = ranked[0][1]
     out = []
     for esc_id, score in ranked:

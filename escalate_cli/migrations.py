@@ -230,8 +230,9 @@ def m0002_communication_and_jobs(db):
 # Full-text search (0006). SQLite: FTS5 tables over the escalation and activity rows
 # (external content: the text is stored once), kept in step by triggers that fire only when
 # the text columns change, so claims and sweeps never touch the index. PostgreSQL: a stored
-# generated tsvector column with a GIN index on each table, weighted title (A) > category
-# (B) > description (C) > assessment and resolution (D). Ranking is bm25 / ts_rank_cd.
+# generated tsvector column with a GIN index on each table, labelled title (A), category
+# (B), description (C), assessment and resolution (D) so that a query can keep to some.
+# Matching happens here; ranking is BM25F over the matches (escalate_cli.fulltext).
 _ESC_FTS_COLS = ("title", "category", "subcategory", "description", "assessment",
                  "resolution_notes")
 _ACT_FTS_COLS = ("subject", "body")

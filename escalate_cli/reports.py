@@ -91,78 +91,107 @@ def _base(app, since, until, key, joins, columns):
                        & (Escalation.created_at < until))
 
 
-def _percentiles(app, since, until, key, joins, x, extra=None):
-    """{group: (median, p90)} of ``x`` over the period, ignoring nulls, in the store."""
-    query = _base(app, since, until, key, joins, [x.alias("x")]).where(x.is_null(False))
-    if extra is not None:
-        query = query.where(extra)
-    sql, params = query.sql()
+def _flag(cond):
+    return pw.Case(None, [(cond, 1)], 0)
+
+
+GROUP_COLUMN = {True: '"g"', False: "NULL"}
+FLAGS = ("is_open", "breached", "resp_decided", "resp_met", "resolved", "res_decided",
+         "res_met")
+
+
+def _per_row(app, since, until, by):
+    """One row per escalation of the period: group, flags (0/1) and durations (seconds)."""
+    key, joins = _group_key(by)
+    d = _definitions(Escalation.created_at.db_value(app.now))
+    d["resolved"] = Escalation.status == "resolved"
+    columns = [Escalation.priority_rank.alias("rank")]
+    columns += [_flag(d[name]).alias(name) for name in FLAGS]
+    columns += [_seconds_between(app, d["response_at"], Escalation.created_at).alias("resp_x"),
+                pw.Case(None, [(Escalation.status == "resolved", Escalation.resolution_seconds)],
+                        None).alias("res_x")]
+    return _base(app, since, until, key, joins, columns)
+
+
+def _aggregate(app, since, until, by):
+    """``[(is_total, group, counts..., percentiles...)]`` in one statement, one table read.
+
+    PostgreSQL: one GROUP BY with grouping sets and ``percentile_cont``. SQLite: the period's
+    rows materialised once, counted, and their percentiles interpolated as
+    ``percentile_cont`` does (window functions: position p * (n - 1) between two ranks).
+    """
+    sql, params = _per_row(app, since, until, by).sql()
+    sums = ", ".join(f'SUM("{f}")' for f in FLAGS)
     if is_postgres(app.db):
-        outer = (f'SELECT "g", percentile_cont(0.5) WITHIN GROUP (ORDER BY "x"), '
-                 f'percentile_cont(0.9) WITHIN GROUP (ORDER BY "x") FROM ({sql}) AS "d" '
-                 f'GROUP BY "g"')
-    else:
-        def interpolated(p):
-            pos = f"({p} * (\"n\" - 1))"
-            lo = f"CAST({pos} AS INTEGER)"
-            return (f'SUM(CASE WHEN "i" = {lo} THEN "x" * (1 - ({pos} - {lo})) '
-                    f'WHEN "i" = {lo} + 1 THEN "x" * ({pos} - {lo}) ELSE 0 END)')
-        outer = (f'SELECT "g", {interpolated(0.5)}, {interpolated(0.9)} FROM ('
-                 f'SELECT "g", "x", ROW_NUMBER() OVER (PARTITION BY "g" ORDER BY "x") - 1 AS "i", '
-                 f'COUNT(*) OVER (PARTITION BY "g") AS "n" FROM ({sql}) AS "d") AS "r" '
-                 f'GROUP BY "g"')
-    return {row[0]: (row[1], row[2]) for row in app.db.execute_sql(outer, params).fetchall()}
+        pct = ", ".join(f'percentile_cont({p}) WITHIN GROUP (ORDER BY "{x}")'
+                        for x in ("resp_x", "res_x") for p in (0.5, 0.9))
+        grouping = 'GROUPING SETS (("g"), ())' if by else "()"
+        total = 'GROUPING("g")' if by else "1"
+        g = '"g"' if by else "NULL"
+        query = (f'SELECT {total}, {g}, COUNT(*), {sums}, MIN("rank"), {pct} '
+                 f'FROM ({sql}) AS "d" GROUP BY {grouping}')
+        return app.db.execute_sql(query, params).fetchall()
+    import sqlite3
+    materialized = "MATERIALIZED " if sqlite3.sqlite_version_info >= (3, 35) else ""
+
+    def interpolated(p):
+        pos = f'({p} * ("n" - 1))'
+        lo = f"CAST({pos} AS INTEGER)"
+        return (f'SUM(CASE WHEN "i" = {lo} THEN "x" * (1 - ({pos} - {lo})) '
+                f'WHEN "i" = {lo} + 1 THEN "x" * ({pos} - {lo}) ELSE 0 END)')
+
+    def percentiles(x, per_group):
+        part = 'PARTITION BY "g" ' if per_group else ""
+        g = GROUP_COLUMN[per_group]
+        return (f'SELECT {0 if per_group else 1} AS "t", {g} AS "g", {interpolated(0.5)} AS "p50", '
+                f'{interpolated(0.9)} AS "p90" FROM (SELECT "g", "{x}" AS "x", '
+                f'ROW_NUMBER() OVER ({part}ORDER BY "{x}") - 1 AS "i", '
+                f'COUNT(*) OVER ({part.strip()}) AS "n" FROM "d" WHERE "{x}" IS NOT NULL)'
+                + (' GROUP BY "g"' if per_group else ""))
+
+    levels = [False, True] if by else [False]
+    counts = " UNION ALL ".join(
+        f'SELECT {0 if per_group else 1} AS "t", {GROUP_COLUMN[per_group]} AS "g", '
+        f'COUNT(*) AS "n", {sums}, MIN("rank") AS "rank" FROM "d"'
+        + (' GROUP BY "g"' if per_group else "") for per_group in levels)
+    p1 = " UNION ALL ".join(percentiles("resp_x", per_group) for per_group in levels)
+    p2 = " UNION ALL ".join(percentiles("res_x", per_group) for per_group in levels)
+    query = (f'WITH "d" AS {materialized}({sql}), "c" AS ({counts}), "p1" AS ({p1}), '
+             f'"p2" AS ({p2}) '
+             f'SELECT "c".*, "p1"."p50", "p1"."p90", "p2"."p50", "p2"."p90" FROM "c" '
+             f'LEFT JOIN "p1" ON "p1"."t" = "c"."t" AND "p1"."g" IS "c"."g" '
+             f'LEFT JOIN "p2" ON "p2"."t" = "c"."t" AND "p2"."g" IS "c"."g"')
+    return app.db.execute_sql(query, params).fetchall()
 
 
 def _rows(app, since, until, by):
-    key, joins = _group_key(by)
-    now_db = Escalation.created_at.db_value(app.now)
-    d = _definitions(now_db)
-    counts = _base(app, since, until, key, joins, [
-        pw.fn.COUNT(Escalation.id).alias("escalations"),
-        _count(d["is_open"]).alias("open"),
-        _count(d["breached"]).alias("breached_now"),
-        _count(d["resp_decided"]).alias("resp_decided"),
-        _count(d["resp_met"]).alias("resp_met"),
-        _count(Escalation.status == "resolved").alias("resolved"),
-        _count(d["res_decided"]).alias("res_decided"),
-        _count(d["res_met"]).alias("res_met"),
-        pw.fn.MIN(Escalation.priority_rank).alias("rank"),
-    ])
-    if by is not None:
-        counts = counts.group_by(key)
-    counts = counts.dicts()
-    respond = _percentiles(app, since, until, key, joins,
-                           _seconds_between(app, d["response_at"], Escalation.created_at))
-    resolve = _percentiles(app, since, until, key, joins, Escalation.resolution_seconds,
-                           extra=Escalation.status == "resolved")
-    rows = []
-    for c in counts:
-        g = c["g"]
-        r_med, r_p90 = respond.get(g, (None, None))
-        s_med, s_p90 = resolve.get(g, (None, None))
-        rows.append({
+    """(group rows, total row) of the report."""
+    groups, total = [], None
+    for rec in _aggregate(app, since, until, by):
+        is_total, g, n = rec[0], rec[1], rec[2]
+        (is_open, breached, rd, rm, resolved, sd, sm), rank = rec[3:10], rec[10]
+        r_med, r_p90, s_med, s_p90 = rec[11:15]
+        row = {
             "group": g if g is not None else NONE_LABEL.get(by, "(none)"),
-            "escalations": int(c["escalations"]), "open": int(c["open"] or 0),
-            "breached_now": int(c["breached_now"] or 0),
-            "response_decided": int(c["resp_decided"] or 0),
-            "response_met": int(c["resp_met"] or 0),
-            "response_within_sla": _share(c["resp_met"], c["resp_decided"]),
-            "resolved": int(c["resolved"] or 0),
-            "resolution_decided": int(c["res_decided"] or 0),
-            "resolution_met": int(c["res_met"] or 0),
-            "resolution_within_sla": _share(c["res_met"], c["res_decided"]),
+            "escalations": int(n), "open": int(is_open or 0),
+            "breached_now": int(breached or 0),
+            "response_decided": int(rd or 0), "response_met": int(rm or 0),
+            "response_within_sla": _share(rm, rd),
+            "resolved": int(resolved or 0),
+            "resolution_decided": int(sd or 0), "resolution_met": int(sm or 0),
+            "resolution_within_sla": _share(sm, sd),
             "median_response_seconds": _secs(r_med), "p90_response_seconds": _secs(r_p90),
             "median_resolution_seconds": _secs(s_med), "p90_resolution_seconds": _secs(s_p90),
-            "_rank": c["rank"],
-        })
+        }
+        if is_total:
+            total = row
+        else:
+            groups.append((rank, row))
     if by == "priority":
-        rows.sort(key=lambda r: r["_rank"])
+        groups.sort(key=lambda rr: rr[0])
     else:
-        rows.sort(key=lambda r: (r["group"].startswith("("), r["group"].lower()))
-    for r in rows:
-        del r["_rank"]
-    return rows
+        groups.sort(key=lambda rr: (rr[1]["group"].startswith("("), rr[1]["group"].lower()))
+    return [row for _, row in groups], total
 
 
 def _share(met, decided):
@@ -179,12 +208,13 @@ def sla_report(app, since, until, by=None):
     if by is not None and by not in GROUPS:
         raise ValueError(by)
     zone = app.get_settings().zone
-    groups = _rows(app, since, until, by) if by else []
-    total = _rows(app, since, until, None)
-    total = total[0] if total else dict(_empty_row(), group="all")
+    groups, total = _rows(app, since, until, by)
+    if total is None or total["escalations"] == 0:
+        total = _empty_row()
     total["group"] = "TOTAL" if by else "all"
     return {"since": since.astimezone(zone).isoformat(),
-            "until": until.astimezone(zone).isoformat(), "by": by, "groups": groups, "total": total}
+            "until": until.astimezone(zone).isoformat(), "by": by, "groups": groups,
+            "total": total}
 
 
 def _empty_row():

@@ -305,3 +305,22 @@ def test_report_counts_only_what_you_may_see_and_checks_dates(run, period):
     assert r.exit_code == 2 and "--since must be before --until" in r.stderr
     r = run("report", "--since", "someday soonish", user="sarah.martinez")
     assert r.exit_code == 2
+
+
+def test_every_matching_plan_gives_the_same_answers(run, corpus, monkeypatch):
+    """Few visible / many visible, rare / common words: the store takes different paths."""
+    from escalate_cli import fulltext
+    queries = [("chargeback",), ("invoice",), ("timesheet",), ('"rate increase"',),
+               ("chargeb*",), ("invoice", "--status", "resolved")]
+    users = ("sarah.martinez", "john.smith", "olivia.park")
+
+    def answers():
+        return {(u, q): [(h["code"], h["matched"]) for h in search(run, *q, user=u)]
+                for u in users for q in queries}
+
+    narrow = answers()                               # tests see little; words are rare
+    monkeypatch.setattr(fulltext, "RESTRICTED", 0)   # as if everyone saw a lot
+    monkeypatch.setattr(fulltext, "RARE", 0)         # as if every word were common
+    assert answers() == narrow
+    assert narrow[("john.smith", ("chargeback",))] and not any(
+        "note" in m for _, m in narrow[("john.smith", ("chargeback",))])
