@@ -163,20 +163,25 @@ def resolve(app, term, esc):
             f"{duration_short(done.resolution_seconds)})")
 
 
-def _edit(term, template):
+def _edit(term, template, unchanged_ok=False):
     import click
     with term.suspend():
         text = click.edit(template)
-    if text is None or not text.strip() or text.strip() == template.strip():
+    if text is None and unchanged_ok:
+        return template
+    if text is None or not text.strip() or (text.strip() == template.strip()
+                                            and not unchanged_ok):
         raise Cancelled()
     return text
 
 
-# e, c and m call the communication services of escalate_cli.comms (email, calls, messages).
+# e, c and m call the communication services of escalate_cli.comms (the comms branch):
+# key -> (function, what it does, the command to use instead when it is missing).
 COMMS = {
-    "e": ("send_email", "Emailing the client", "escalate email {code} --template client-apology"),
+    "e": ("compose_email", "Emailing the client",
+          "escalate email {code} --template client-apology"),
     "c": ("schedule_call", "Scheduling a call", "escalate call schedule {code} --at WHEN"),
-    "m": ("message_reporter", "Messaging the IC", "escalate message {code} TEXT"),
+    "m": ("send_message", "Messaging the IC", "escalate message {code} TEXT"),
 }
 
 
@@ -201,11 +206,16 @@ def email_client(app, term, esc):
         return _unavailable("e", esc)
     template = term.prompt("Template", "client-apology")
     to = term.prompt("To", esc.contact.email if esc.contact_id else None)
-    fn(app, esc.code, template=template, to=to or None)
+    edit = term.prompt("Edit it in $EDITOR before sending? (y/n)", "n").lower().startswith("y")
+    editor = (lambda text: _edit(term, text, unchanged_ok=True)) if edit else None
+    sent = fn(app, esc.code, template, to=to or None, editor=editor)
+    if getattr(sent, "outcome", True) is None:
+        return f"Email queued (outbox #{sent.row.id}); a deliverer is sending it"
     return "Email sent successfully ✓"
 
 
 def schedule_call(app, term, esc):
+    from .fmt import when
     from .timeparse import parse_when
     fn = comms_function(COMMS["c"][0])
     if fn is None:
@@ -219,11 +229,8 @@ def schedule_call(app, term, esc):
     if not minutes.isdigit() or not 0 < int(minutes) <= 480:
         raise UsageError("The duration must be a number of minutes between 1 and 480")
     kind = term.prompt("Type (phone, video, in-person)", "phone")
-    if kind not in ("phone", "video", "in-person"):
-        raise UsageError("The type must be phone, video or in-person")
     agenda = term.prompt("Agenda")
-    fn(app, esc.code, at=at, duration=int(minutes), type=kind, agenda=agenda or None)
-    from .fmt import when
+    fn(app, esc.code, at, duration=int(minutes), type_=kind, agenda=agenda or None)
     return f"Call scheduled for {when(at, app.get_settings().zone)} ✓"
 
 

@@ -106,9 +106,9 @@ def test_resolve_before_owning_is_refused(run, demo, base_env, snap):
 
 
 @pytest.mark.parametrize("key, name, first_prompt", [
-    ("e", "send_email", "Template [client-apology]:"),
+    ("e", "compose_email", "Template [client-apology]:"),
     ("c", "schedule_call", "When (e.g. 'tomorrow 9am', '2024-11-29 09:00'):"),
-    ("m", "message_reporter", "Message to John Smith:"),
+    ("m", "send_message", "Message to John Smith:"),
 ])
 def test_email_call_and_message_keys(run, demo, base_env, key, name, first_prompt):
     from escalate_cli import interactive
