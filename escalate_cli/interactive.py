@@ -206,12 +206,29 @@ def email_client(app, term, esc):
         return _unavailable("e", esc)
     template = term.prompt("Template", "client-apology")
     to = term.prompt("To", esc.contact.email if esc.contact_id else None)
+    variables = _variables(term.prompt("Template variables (KEY=VALUE ...; Enter for none)"))
     edit = term.prompt("Edit it in $EDITOR before sending? (y/n)", "n").lower().startswith("y")
     editor = (lambda text: _edit(term, text, unchanged_ok=True)) if edit else None
-    sent = fn(app, esc.code, template, to=to or None, editor=editor)
+    sent = fn(app, esc.code, template, to=to or None, variables=variables or None,
+              editor=editor)
     if getattr(sent, "outcome", True) is None:
         return f"Email queued (outbox #{sent.row.id}); a deliverer is sending it"
     return "Email sent successfully ✓"
+
+
+def _variables(text):
+    import shlex
+    try:
+        pairs = shlex.split(text)
+    except ValueError as exc:
+        raise UsageError(f"Cannot read the variables: {exc}")
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"Variables are KEY=VALUE, not {pair!r}")
+        out[key] = value
+    return out
 
 
 def schedule_call(app, term, esc):
