@@ -136,7 +136,7 @@ class Recommendation:
     def __str__(self):
         if self.kind == "similar":
             return f"{self.text} (what resolved {self.source})"
-        if self.kind == "escalate":
+        if self.kind == "escalate" and self.command:
             return f"{self.text}\n$ {self.command}"
         return self.text
 
@@ -161,16 +161,21 @@ def recommend(app, esc):
     entry = load_guide(app.get_settings()).lookup(esc.category, esc.subcategory)
     recs = Recommendations()
     if entry is not None and esc.status in OPEN_FOR_CHECKS:
+        from .domain import can_manage
         evidence = Evidence(app, esc)
+        manages = can_manage(app.actor, esc)
         for rule in entry.escalate_if:
             found = run_check(rule, evidence)
             if found:
                 note = f"{rule.get('label')}: {found}"
+                to = rule.get("to", "coo")
                 recs.append(Recommendation(
-                    "escalate", f"Escalate further: {rule.get('label')} ({found})",
+                    "escalate", (f"Escalate further: {rule.get('label')} ({found})" if manages
+                                 else f"Ask your manager to escalate further to the "
+                                      f"{to.upper()}: {rule.get('label')} ({found})"),
                     source=entry.name, reason=found,
-                    command=f"escalate escalate {esc.code} --to {rule.get('to', 'coo')} "
-                            f"--note {shlex.quote(note)}"))
+                    command=(f"escalate escalate {esc.code} --to {to} --note {shlex.quote(note)}"
+                             if manages else None)))
     if entry is not None:
         recs.extend(Recommendation("guide", a, source=entry.name) for a in entry.actions)
     similar = similar_actions(app, esc, [r.text for r in recs if r.kind == "guide"])

@@ -165,6 +165,11 @@ def test_refund_over_5k_fires_and_5k_or_less_does_not(run, demo, tmp_path):
                               f"> $5K: refund of $6,000 demanded, over $5,000'")
     for code in (at_limit, small, negated):
         assert fired(run, code) is None, code
+    told_ic = escalations_suggested(run, big, user="john.smith")    # an IC cannot escalate
+    assert told_ic == [{"kind": "escalate", "source": "Client Complaint - Billing",
+                        "reason": "refund of $6,000 demanded, over $5,000",
+                        "text": "Ask your manager to escalate further to the COO: Client "
+                                "demands refund > $5K (refund of $6,000 demanded, over $5,000)"}]
     # the suggested command is the real one
     assert run("claim", big, user="sarah.martinez").exit_code == 0
     r = run(*shlex.split(rec["command"])[1:], user="sarah.martinez")
