@@ -66,15 +66,17 @@ class Store:
         if self.pg:
             rows = self.query("SELECT table_name FROM information_schema.tables "
                               "WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'")
-        else:
-            rows = self.query("SELECT name FROM sqlite_master WHERE type = 'table'")
+        else:   # not the full-text index (virtual tables and their shadows): triggers keep it
+            rows = self.query("SELECT name FROM sqlite_master WHERE type = 'table' "
+                              "AND sql NOT LIKE 'CREATE VIRTUAL TABLE%'")
+            rows = [r for r in rows if "_fts" not in r[0]]
         return sorted(r[0] for r in rows if r[0] not in SKIP_TABLES and not r[0].startswith("sqlite_"))
 
     def columns(self, table):
         if self.pg:
             rows = self.query("SELECT column_name FROM information_schema.columns WHERE "
-                              "table_schema = current_schema() AND table_name = ? ORDER BY ordinal_position",
-                              (table,))
+                              "table_schema = current_schema() AND table_name = ? "
+                              "AND is_generated = 'NEVER' ORDER BY ordinal_position", (table,))
             return [r[0] for r in rows]
         return [r[1] for r in self.query(f'PRAGMA table_info("{table}")')]
 
@@ -106,6 +108,11 @@ class Store:
             raise
 
 
+def _names(cols):
+    """Written columns only: generated ones (the search vectors) cannot be written back."""
+    return ", ".join(f'"{c}"' for c in cols)
+
+
 class Snapshot:
     """What a mutating command may change, recorded before and written back after a run."""
 
@@ -126,11 +133,12 @@ class Snapshot:
             if big:
                 self.max_ids[table] = s.value(f'SELECT max("id") FROM "{table}"') or 0
             else:
-                self.full[table] = s.query(f'SELECT * FROM "{table}"')
+                self.full[table] = s.query(f'SELECT {_names(cols)} FROM "{table}"')
         for table, id_sql in self.touched:
             if table in self.max_ids:
+                cols = self.layout[table][0]
                 self.rows.setdefault(table, []).extend(
-                    s.query(f'SELECT * FROM "{table}" WHERE "id" IN ({id_sql})'))
+                    s.query(f'SELECT {_names(cols)} FROM "{table}" WHERE "id" IN ({id_sql})'))
         return self
 
     def restore(self):

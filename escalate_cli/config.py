@@ -113,6 +113,8 @@ class Settings:
     sla_version: str = "default-1"
     jobs: dict = field(default_factory=dict)
     digest_send_empty: bool = False
+    guide: dict = field(default_factory=dict)      # [guide.KEY] overrides of the handling guide
+    insight: dict = field(default_factory=dict)    # [insight]: guide_file, similar, ...
     path: str | None = None
 
     # -- derived ------------------------------------------------------------------------
@@ -317,6 +319,8 @@ def _apply_file(s, data):
                 s.sla[prio].update(override)
         s.jobs = dict(data.get("jobs") or {})
         s.digest_send_empty = bool((data.get("digest") or {}).get("send_empty", False))
+        s.guide = dict(data.get("guide") or {})
+        s.insight = dict(data.get("insight") or {})
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"settings file has a bad value: {exc}")
     if not 0 < s.warn_share < 1:

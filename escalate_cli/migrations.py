@@ -243,6 +243,59 @@ def m0002_communication_and_jobs(db):
     _run(db, V2_POSTGRES if _dialect(db) == "postgres" else V2_SQLITE)
 
 
+# Full-text search (0006). SQLite: FTS5 tables over the escalation and activity rows
+# (external content: the text is stored once), kept in step by triggers that fire only when
+# the text columns change, so claims and sweeps never touch the index. PostgreSQL: a stored
+# generated tsvector column with a GIN index on each table, labelled title (A), category
+# (B), description (C), assessment and resolution (D) so that a query can keep to some.
+# Matching happens here; ranking is BM25F over the matches (escalate_cli.fulltext).
+_ESC_FTS_COLS = ("title", "category", "subcategory", "description", "assessment",
+                 "resolution_notes")
+_ACT_FTS_COLS = ("subject", "body")
+
+
+def _fts5(table, cols):
+    name = f"{table}_fts"
+    col_list = ", ".join(f'"{c}"' for c in cols)
+    new = ", ".join(f'new."{c}"' for c in cols)
+    old = ", ".join(f'old."{c}"' for c in cols)
+    return [
+        f'CREATE VIRTUAL TABLE "{name}" USING fts5({col_list}, content=\'{table}\', '
+        f"content_rowid='id', tokenize='porter unicode61 remove_diacritics 2')",
+        f'CREATE TRIGGER "{name}_ai" AFTER INSERT ON "{table}" BEGIN '
+        f'INSERT INTO "{name}"(rowid, {col_list}) VALUES (new."id", {new}); END',
+        f'CREATE TRIGGER "{name}_ad" AFTER DELETE ON "{table}" BEGIN '
+        f'INSERT INTO "{name}"("{name}", rowid, {col_list}) VALUES (\'delete\', old."id", {old}); END',
+        f'CREATE TRIGGER "{name}_au" AFTER UPDATE OF {col_list} ON "{table}" BEGIN '
+        f'INSERT INTO "{name}"("{name}", rowid, {col_list}) VALUES (\'delete\', old."id", {old}); '
+        f'INSERT INTO "{name}"(rowid, {col_list}) VALUES (new."id", {new}); END',
+        f'INSERT INTO "{name}"("{name}") VALUES (\'rebuild\')',
+    ]
+
+
+V6_SQLITE = _fts5("escalation", _ESC_FTS_COLS) + _fts5("activity", _ACT_FTS_COLS)
+
+V6_POSTGRES = [
+    'ALTER TABLE "escalation" ADD COLUMN "search_tsv" tsvector GENERATED ALWAYS AS ('
+    "setweight(to_tsvector('english', coalesce(\"title\", '')), 'A') || "
+    "setweight(to_tsvector('english', coalesce(\"category\", '') || ' ' || coalesce(\"subcategory\", '')), 'B') || "
+    "setweight(to_tsvector('english', coalesce(\"description\", '')), 'C') || "
+    "setweight(to_tsvector('english', coalesce(\"assessment\", '') || ' ' || coalesce(\"resolution_notes\", '')), 'D')"
+    ') STORED',
+    'CREATE INDEX "escalation_search_tsv" ON "escalation" USING GIN ("search_tsv")',
+    'ALTER TABLE "activity" ADD COLUMN "search_tsv" tsvector GENERATED ALWAYS AS ('
+    "setweight(to_tsvector('english', coalesce(\"subject\", '')), 'A') || "
+    "setweight(to_tsvector('english', coalesce(\"body\", '')), 'B')"
+    ') STORED',
+    'CREATE INDEX "activity_search_tsv" ON "activity" USING GIN ("search_tsv")',
+]
+
+
+def m0006_search(db):
+    """Full-text search over escalations and activities (FTS5 / tsvector + GIN)."""
+    _run(db, V6_POSTGRES if _dialect(db) == "postgres" else V6_SQLITE)
+
+
 def m0003_sla_policy_snapshot(db):
     """The SLA policy each escalation was opened under, as JSON (see slapolicy.py)."""
     _run(db, ['ALTER TABLE "escalation" ADD COLUMN "sla_policy" TEXT'])
@@ -257,6 +310,7 @@ MIGRATIONS = [
     ("0001_initial", m0001_initial),
     ("0002_communication_and_jobs", m0002_communication_and_jobs),
     ("0003_sla_policy_snapshot", m0003_sla_policy_snapshot),
+    ("0006_search", m0006_search),
     ("0007_queue_indexes", m0007_queue_indexes),
 ]
 

@@ -65,6 +65,17 @@ def breach_text(breached, color=False):
     return _red(domain.BREACH_MESSAGE, color) + f" ({', '.join(breached)})"
 
 
+def _item(prefix, text):
+    """A numbered item: continuation lines indented under its text."""
+    out = []
+    for n, para in enumerate(text.splitlines() or [""]):
+        first = prefix if n == 0 else " " * len(prefix)
+        out.extend(_line(w) for w in textwrap.wrap(para, WIDTH - 4, initial_indent=first,
+                                                   subsequent_indent=" " * len(prefix))
+                   or [_line(first)])
+    return out
+
+
 def priority_badge(priority):
     return {"critical": "CRITICAL 🔴", "high": "HIGH 🟠", "medium": "MEDIUM 🟡",
             "low": "LOW 🟢"}.get(priority, priority.upper())
@@ -182,8 +193,11 @@ def detail(app, esc, recommendations=None, color=None):
     if recommendations is not None:
         lines.append(_rule())
         lines.append(_line("RECOMMENDED ACTIONS"))
+        intro = getattr(recommendations, "intro", "")
+        if intro:
+            lines.extend(_para(intro))
         for i, rec in enumerate(recommendations, 1):
-            lines.extend(_para(f"{i}. {rec}"))
+            lines.extend(_item(f"{i}. ", str(rec)))
     lines.append(_rule())
     lines.append(_line(actions_line(esc, viewer)))
     lines.append(_rule())

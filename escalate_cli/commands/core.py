@@ -294,11 +294,14 @@ def show(app, code, interactive, fmt):
         d["timeline"] = [_activity_dict(app, a) for a in domain.timeline(app, esc)]
         d["attachments"] = [_attachment_dict(app, a) for a in domain.attachments_of(esc)]
         d["previous_escalations"] = [p.code for p in domain.previous_escalations(esc)]
-        d["recommended_actions"] = _recommendations(app, esc)
+        recs = _recommendations(app, esc)
+        d["recommended_actions"] = (None if recs is None else
+                                    [r.to_dict() if hasattr(r, "to_dict") else r for r in recs])
     render_object(d, fmt)
 
 
 def _recommendations(app, esc):
+    """The RECOMMENDED ACTIONS: objects with ``to_dict()`` (kind, text, source, command)."""
     try:
         from ..insight import recommend
     except ImportError:
