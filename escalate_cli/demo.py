@@ -7,7 +7,11 @@ from zoneinfo import ZoneInfo
 
 from . import domain
 from .directory import bootstrap_admin
-from .models import Account, Activity, Contact, Contract, Escalation, Pod, Team, TeamMember, User
+from .rates import anomaly_key
+from .models import (Account, Activity, Contact, Contract, Escalation, Invoice, Pod, Team,
+                     TeamMember, User)
+
+INVOICE = "INV-2024-11-GOOG-001"
 
 NY = ZoneInfo("America/New_York")
 
@@ -115,10 +119,15 @@ def load_demo(app):
                 ("Tom Lee", "tom.lee@google.com", "+16505550102", "Procurement Lead")):
             if not Contact.select().where(Contact.email == email).exists():
                 Contact.create(account=acc.id, name=name, email=email, phone=phone, title=title)
-        if not Contract.select().where(Contract.code == "C-2024-08-15-GOOG-001").exists():
-            Contract.create(code="C-2024-08-15-GOOG-001", account=acc.id, candidate="Sarah Chen",
-                            title="Senior Developer", bill_rate=Decimal("110"),
-                            pay_rate=Decimal("90"), start_date=dt.date(2024, 8, 15))
+        contract = Contract.get_or_none(Contract.code == "C-2024-08-15-GOOG-001") or Contract.create(
+            code="C-2024-08-15-GOOG-001", account=acc.id, candidate="Sarah Chen",
+            title="Senior Developer", bill_rate=Decimal("110"), pay_rate=Decimal("90"),
+            start_date=dt.date(2024, 8, 15))
+        # the November invoice at $120/hr: the incident itself
+        if not Invoice.select().where(Invoice.number == INVOICE).exists():
+            Invoice.create(number=INVOICE, contract=contract.id, period="2024-11",
+                           hours=Decimal("160"), bill_rate=Decimal("120"), pay_rate=Decimal("90"),
+                           imported_at=dt.datetime(2024, 11, 1, 10, 0, tzinfo=NY))
     del admin
     app._actor = users["john.smith"]
     with tempfile.TemporaryDirectory() as tmp:
@@ -142,7 +151,9 @@ def load_demo(app):
             subcategory="Billing Dispute", priority="critical", description=DESCRIPTION,
             assessment=ASSESSMENT, account="Google Inc.", contact="jane@google.com",
             contract="C-2024-08-15-GOOG-001", attachments=paths,
-            idempotency_key="demo:ESC-2024-11-28-001")
+            idempotency_key="demo:ESC-2024-11-28-001",
+            # John raised the very anomaly the rate watch looks for: it must not raise it again
+            source_key=anomaly_key("bill-rate", INVOICE, 120))
     with domain.atomic():
         for when, kind, login, text in HISTORY:
             Activity.create(escalation=esc.id, type=kind, body=text,

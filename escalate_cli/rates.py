@@ -9,6 +9,11 @@ from .models import Contract, RateApproval
 APPROVERS = ("manager", "coo", "ceo", "admin", "finance")
 
 
+def anomaly_key(kind, invoice_number, rate):
+    """The unique source key of a rate-watch escalation: one per anomaly, however often it runs."""
+    return f"rate-watch:{kind}:{invoice_number}:{Decimal(rate):.2f}"
+
+
 def parse_rate(text, option="--bill-rate"):
     value = str(text or "").strip().replace("$", "").replace(",", "").removesuffix("/hr")
     try:

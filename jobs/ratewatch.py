@@ -34,7 +34,7 @@ from escalate_cli.errors import Refused
 from escalate_cli.fmt import money
 from escalate_cli.models import (Account, Contract, Escalation, Invoice, Pod, RateApproval,
                                  User)
-from escalate_cli.rates import agreed_rate
+from escalate_cli.rates import agreed_rate, anomaly_key
 
 from .conf import job_settings
 
@@ -116,7 +116,7 @@ def anomalies(invoice, contract, account, approvals, zone):
             "why": "The placement loses money on every hour billed.",
         })
     for a in found:
-        a["source_key"] = f"rate-watch:{a['kind']}:{invoice.number}:{a['rate']:.2f}"
+        a["source_key"] = anomaly_key(a["kind"], invoice.number, a["rate"])
         a["priority"] = priority_for(a["amount"], account)
         a["description"] = (f"{where}: {a['numbers']}. {a['why']} Found by the rate watch "
                             f"before the client raised it.")

@@ -213,7 +213,12 @@ def test_header_injection_is_refused(run, demo, smtp, snap):
     assert smtp.messages == []
 
 
-def test_template_with_a_missing_variable(run, demo, smtp, snap, config_file, tmp_path):
+def test_template_with_a_missing_variable(run, demo, smtp, snap, config_file, tmp_path, db_url):
+    from escalate_cli.db import make_database
+    db = make_database(db_url)       # no invoice on file: the billed rate and hours are unknown
+    db.connect()
+    db.execute_sql('DELETE FROM "invoice"')
+    db.close()
     claimed(run)
     before = snap()
     r = run("email", CODE, "--template", "client-apology", user=SARAH, now=EMAILED)

@@ -1,6 +1,8 @@
 """Rate watch: the use case's November invoice becomes exactly one system escalation."""
 import json
 
+import pytest
+
 from jobs_helpers import at, events, notifications, query
 
 CONTRACT = "C-2024-08-15-GOOG-001"
@@ -21,12 +23,33 @@ def watch(run, when="2024-12-02 02:30"):
     return r
 
 
+@pytest.fixture
+def before_the_incident(demo, db_url):
+    """The use case's records as they were before John raised the incident: the contract,
+    but no November invoice yet and no escalation that claims it."""
+    from escalate_cli.db import make_database
+    db = make_database(db_url)
+    db.connect()
+    with db.atomic():
+        db.execute_sql('UPDATE "escalation" SET "source_key" = NULL')
+        db.execute_sql('DELETE FROM "invoice"')
+    db.close()
+    return demo
+
+
+def test_the_demo_incident_is_not_raised_twice(run, demo):
+    """In the demo John already raised the November invoice: the watch finds it, adds nothing."""
+    r = watch(run)
+    assert "1 anomaly(ies), 0 new escalation(s)" in r.stderr
+    assert system_escalations(run) == []
+
+
 def system_escalations(run):
     rows = json.loads(run("list", "--status", "all", "--format", "json", user="admin").stdout)
     return [r for r in rows if r["reporter"] == "system"]
 
 
-def test_the_use_case_invoice_raises_one_escalation_with_the_numbers(run, demo, tmp_path, db_url):
+def test_the_use_case_invoice_raises_one_escalation_with_the_numbers(run, before_the_incident, tmp_path, db_url):
     import_invoices(run, tmp_path, f"INV-2024-11-GOOG-001,{CONTRACT},2024-11,160,120.00,90.00")
     r = watch(run)
     assert "1 anomaly(ies), 1 new escalation(s): ESC-2024-12-02-001" in r.stderr
@@ -62,7 +85,7 @@ def test_the_use_case_invoice_raises_one_escalation_with_the_numbers(run, demo, 
     assert r.exit_code == 3 and "Unknown user 'system'" in r.stderr
 
 
-def test_an_approved_rate_change_is_not_an_anomaly(run, demo, tmp_path):
+def test_an_approved_rate_change_is_not_an_anomaly(run, before_the_incident, tmp_path):
     r = run("contract", "approve-rate", CONTRACT, "--bill-rate", "120", "--effective", "2024-11-01",
             user="sarah.martinez", now=at("2024-10-28 10:00"))
     assert r.exit_code == 0, r.stderr
@@ -81,7 +104,7 @@ def test_an_approved_rate_change_is_not_an_anomaly(run, demo, tmp_path):
                                                                   ("2024-11-01", "120.00")]
 
 
-def test_approve_rate_refusals(run, demo, snap):
+def test_approve_rate_refusals(run, before_the_incident, snap):
     before = snap()
     r = run("contract", "approve-rate", CONTRACT, "--bill-rate", "120", "--effective", "2024-11-01",
             user="john.smith")
@@ -100,7 +123,7 @@ def test_approve_rate_refusals(run, demo, snap):
     assert snap() == before
 
 
-def test_negative_margin_and_underbilling(run, demo, tmp_path):
+def test_negative_margin_and_underbilling(run, before_the_incident, tmp_path):
     import_invoices(run, tmp_path, f"INV-12,{CONTRACT},2024-12,160,85,90")
     r = watch(run, "2024-12-31 02:30")
     assert "2 anomaly(ies), 2 new escalation(s)" in r.stderr
