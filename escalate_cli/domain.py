@@ -906,23 +906,29 @@ def list_escalations(app, statuses=None, priorities=None, pod=None, owner=None, 
     if pod:
         p = Pod.get_or_none(Pod.name == pod)
         only_pod = p.id if p else -1
+    awaiting = []
+    if default_queue:   # and IC resolutions waiting for a manager's approval (A2): few
+        q = (Escalation.select(Escalation.id)
+             .where((Escalation.approval == "pending") & (Escalation.status == "resolved")
+                    & visible_clause(actor)))
+        if only_pod is not None:
+            q = q.where(Escalation.pod == only_pod)
+        awaiting = [row.id for row in q]
     if limit and not (priorities or owner or reporter or mine or account or breached):
-        # the plain queue (optionally of one pod): its first page without a scan (queue.py)
+        # the plain queue (optionally of one pod): its first page without a scan (queue.py).
+        # The candidates are fetched first and looked up by key: an OR of two sub-selects
+        # would make PostgreSQL scan the table.
         from .queue import candidate_ids
         pods = managed_pod_ids(actor) if actor.role == "manager" else []
         sql, params = candidate_ids(actor, statuses, pods, only_pod, limit, _dialect())
-        wanted = Escalation.id.in_(pw.SQL(f"({sql})", params))
+        ids = [row[0] for row in app.db.execute_sql(sql, params)]
+        wanted = Escalation.id.in_(ids + awaiting)
     else:
         wanted = visible_clause(actor) & Escalation.status.in_(statuses)
         if only_pod is not None:
             wanted = wanted & (Escalation.pod == only_pod)
-    if default_queue:   # and IC resolutions waiting for a manager's approval (A2): few
-        awaiting = (Escalation.select(Escalation.id)
-                    .where((Escalation.approval == "pending") & (Escalation.status == "resolved")
-                           & visible_clause(actor)))
-        if only_pod is not None:
-            awaiting = awaiting.where(Escalation.pod == only_pod)
-        wanted = wanted | Escalation.id.in_(awaiting)
+        if awaiting:
+            wanted = wanted | Escalation.id.in_(awaiting)
     query = query.where(wanted)
     if priorities:
         query = query.where(Escalation.priority.in_(list(priorities)))
