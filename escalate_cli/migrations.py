@@ -228,8 +228,6 @@ V7_QUEUE_INDEXES = [
     # the sweep's holds to resume (status = on_hold AND hold_until <= now): SQLite would
     # otherwise walk every escalation of that status
     'CREATE INDEX "escalation_status_hold_until" ON "escalation" ("status", "hold_until")',
-    # IC resolutions awaiting a manager's approval (A2), shown in the default queue
-    'CREATE INDEX "escalation_approval_status" ON "escalation" ("approval", "status")',
 ]
 
 
@@ -306,12 +304,19 @@ def m0007_queue_indexes(db):
     _run(db, V7_QUEUE_INDEXES)
 
 
+def m0009_approval_index(db):
+    """IC resolutions awaiting a manager's approval (A2) are in the default queue: find them
+    by index, not by reading every resolved escalation."""
+    _run(db, ['CREATE INDEX "escalation_approval_status" ON "escalation" ("approval", "status")'])
+
+
 MIGRATIONS = [
     ("0001_initial", m0001_initial),
     ("0002_communication_and_jobs", m0002_communication_and_jobs),
     ("0003_sla_policy_snapshot", m0003_sla_policy_snapshot),
     ("0006_search", m0006_search),
     ("0007_queue_indexes", m0007_queue_indexes),
+    ("0009_approval_index", m0009_approval_index),
 ]
 
 

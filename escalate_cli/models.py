@@ -190,7 +190,7 @@ class Escalation(BaseModel):
             (("hold_until",), False),
             (("owner", "status", "pod"), False),                      # 0007
             (("status", "hold_until"), False),                        # 0007
-            (("approval", "status"), False),                          # 0007
+            (("approval", "status"), False),                          # 0009
         )
 
 
