@@ -50,17 +50,18 @@ def strip_ansi(text):
 
 
 def display_width(text):
-    """Terminal columns: wide characters (emoji, CJK) take two, combining marks and colour
-    codes none."""
+    """Terminal columns: wide characters (emoji, CJK) take two, and so does a character shown
+    as an emoji by VS16 ("⚠️"); combining marks and colour codes take none."""
     text = strip_ansi(text)
     if text.isascii():
         return len(text)
     import unicodedata
     width = 0
-    for ch in text:
+    for i, ch in enumerate(text):
         if unicodedata.combining(ch) or ch in "\ufe0f\u200d":
             continue
-        width += 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+        wide = unicodedata.east_asian_width(ch) in ("W", "F") or text[i + 1:i + 2] == "\ufe0f"
+        width += 2 if wide else 1
     return width
 
 
