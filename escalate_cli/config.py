@@ -215,29 +215,34 @@ REFERENCE = [
     ("smtp.from", "ESCALATE_MAIL_FROM", "escalations@intime.com", "Sender address."),
     ("sms.url", "ESCALATE_SMS_URL", "(none)", "Apprise URL of the SMS gateway (secret)."),
     ("outbox.max_attempts", None, "8", "Attempts before a message is given up ('dead')."),
-    ("outbox.backoff_seconds", None, "60", "Wait before the first retry; doubled after each failure."),
+    ("outbox.backoff_seconds", None, "60",
+     "Wait before the first retry; doubled after each failure."),
     ("outbox.backoff_max_seconds", None, "21600", "Longest wait between two retries."),
-    ("outbox.lease_seconds", None, "300", "How long a deliverer holds a message it is sending; "
-                                           "after that (a crashed deliverer) another takes it."),
+    ("outbox.lease_seconds", None, "300",
+     "How long a deliverer holds a message it is sending; after that (a crashed deliverer) "
+     "another takes it."),
     ("templates.folder", "ESCALATE_TEMPLATES", "(none)", "Folder whose templates override the built-in ones."),
     ("attachments.max_bytes", None, "10485760", "Largest attachment accepted."),
     ("digest.send_empty", None, "false", "Send a digest even when there is nothing to report."),
-    ("jobs.after_hours", None, "defer", "Non-critical notices found outside business hours: "
-                                          "defer (to the next business start), send, or digest."),
-    ("jobs.catch_up_after", None, "30m", "Warnings and breaches found later than this (an outage) "
-                                         "reach each person as one catch-up message."),
+    ("jobs.after_hours", None, "defer",
+     "Non-critical notices found outside business hours: defer (to the next business start), "
+     "send, or digest."),
+    ("jobs.catch_up_after", None, "30m",
+     "Warnings and breaches found later than this (an outage) reach each person as one "
+     "catch-up message."),
     ("jobs.call_reminder", None, "15m", "Remind the owner this long before a scheduled call."),
     ("jobs.task_due_soon", None, "24h", "Remind a task's assignee this long before it is due."),
     ("jobs.follow_up_after", None, "48h", "Remind the owner of an escalation idle this long."),
     ("jobs.disabled", None, "[]", "Jobs that 'escalate jobs run' skips and 'jobs status' ignores."),
     ("jobs.batch", None, "500", "SLA clocks the sweep reads and writes per transaction."),
-    ("jobs.schedule.JOB", None, "sla-sweep 5m, deliver 1m, reminders 5m, digest 07:00 mon-fri, "
-                                "rate-watch 02:30", "When 'escalate jobs run' runs each job "
-                                                    "(an interval, or HH:MM [days] in the company zone)."),
+    ("jobs.schedule.JOB", None,
+     "sla-sweep 5m, deliver 1m, reminders 5m, digest 07:00 mon-fri, rate-watch 02:30",
+     "When 'escalate jobs run' runs each job (an interval, or HH:MM [days] in the company "
+     "zone)."),
     ("jobs.stale_after.JOB", None, "3 intervals (at least 10m); a daily job 2h after its time",
      "When 'escalate jobs status' calls a job stale."),
-    ("jobs.rate_watch.pod", None, "(see README)", "The pod that receives the rate watch's system "
-                                                  "escalations."),
+    ("jobs.rate_watch.pod", None, "(see README)",
+     "The pod that receives the rate watch's system escalations."),
     (None, "ESCALATE_DB", "SQLite in the data folder", "Database URL (or --db)."),
     (None, "ESCALATE_USER", "OS login", "Acting user (or --as)."),
     (None, "ESCALATE_CONFIG", "~/.config/escalate/config.toml", "Settings file."),

@@ -93,7 +93,8 @@ def test_the_wheel_works_away_from_the_source(wheel, tmp_path):
     assert escalate("--version").strip() == f"escalate, version {__version__}"
     escalate("init", "--demo")
     preview = escalate("--as", "sarah.martinez", "email", "ESC-2024-11-28-001", "--template",
-                       "client-apology", "--preview", "--var", "billed_rate=120", "--var", "hours=160")
+                       "client-apology", "--preview", "--var", "billed_rate=120",
+                       "--var", "hours=160")
     assert preview.startswith("Subject: Re: Invoice Issue - Sarah Chen Contract\n\nHi Jane,")
     plan = escalate("jobs", "sla-sweep", "--dry-run", "--format", "json",
                     "--now", "2024-11-29T09:05:00-05:00")

@@ -14,7 +14,8 @@ def job_options(fn):
                       help="If another instance is running, wait up to SECONDS for it "
                            "(default: skip this run).")(fn)
     fn = click.option("-v", "--verbose", is_flag=True,
-                      help="Log what the job did (it is quiet on success).")(fn)
+                      help="Log what the job did in one timestamped line (without it, a job "
+                           "is quiet on success unless on a terminal).")(fn)
     fn = click.option("--now", "now_text", metavar="WHEN",
                       help="Act as if it were WHEN, e.g. 2024-11-29T09:05:00-05:00 "
                            "[default: ESCALATE_NOW, else the real time].")(fn)
@@ -62,8 +63,9 @@ def _times(app, rows, fmt):
 def jobs():
     """Batch jobs for cron: SLA sweep, digests, reminders, rate watch; and a scheduler.
 
-    Each job is safe to run twice at once and on several hosts, quiet on success unless
-    --verbose, and logs one timestamped line on stderr and exits 1 on failure.
+    Each job is safe to run twice at once and on several hosts, quiet on success in cron
+    unless --verbose, and logs one timestamped line on stderr and exits 1 on failure. On a
+    terminal a job over many rows draws a progress bar on stderr and ends with its summary.
     See crontab.example.
 
     \b
