@@ -77,6 +77,7 @@ def truncate(text, width):
 
 GAP = 2                 # columns between two cells of a "simple" table
 MIN_WIDTH = 8           # a column is never squeezed narrower than this (or its header)
+COMFORT = 20            # before a title is cut shorter than this, optional columns go
 # Identifiers, times and states are never cut: a cut code or date is worse than a wrapped line.
 WHOLE = {"id", "code", "escalation", "priority", "status", "when", "due", "age", "type",
          "channel", "read", "overdue", "attempts", "created_at", "starts_at", "sent_at",
@@ -85,11 +86,12 @@ WHOLE = {"id", "code", "escalation", "priority", "status", "when", "due", "age",
          "sha256", "content_type"}
 
 
-def fit_columns(table, headers, width, keys=None):
+def fit_columns(table, headers, width, keys=None, comfort=None):
     """``(cells, fits)``: cells narrowed to fit ``width`` terminal columns. The widest
     free-text columns (titles, messages, names) give way first, never identifiers or times; a
     cut single-line cell ends in "…", a multi-line cell (an email on the timeline) is wrapped
-    instead, so nothing of it is lost. ``fits`` is False when even that is too wide."""
+    instead, so nothing of it is lost. ``fits`` is False when even that is too wide, or when
+    a column of ``comfort`` (names) had to be cut below COMFORT columns."""
     import textwrap
     n = len(headers)
     keys = list(keys or headers)
@@ -123,20 +125,24 @@ def fit_columns(table, headers, width, keys=None):
         return truncate(text, width)
     cells = [[cell(row[i], widths[i]) if widths[i] < natural_widths[i] else row[i]
               for i in range(n)] for row in table]
-    return cells, excess <= 0
+    cramped = any(widths[i] < min(natural_widths[i], COMFORT)
+                  for i in range(n) if keys[i] in (comfort or ()))
+    return cells, excess <= 0 and not cramped
 
 
 def fit_terminal(table, headers, keys, width, optional=()):
-    """Fit a table to the terminal, leaving out the ``optional`` columns (in that order)
-    when squeezing is not enough: a narrow terminal shows fewer columns, not broken lines."""
+    """Fit a table to the terminal, leaving out the ``optional`` columns (in that order) when
+    squeezing is not enough or would cut the other text columns (a title) below COMFORT
+    columns: a narrow terminal shows fewer columns, not broken lines or stubs of titles."""
     table, headers, keys = [list(r) for r in table], list(headers), list(keys)
+    comfort = [k for k in keys if k not in WHOLE and k not in optional] if optional else ()
     for drop in [None, *optional]:
         if drop is not None and drop in keys:
             i = keys.index(drop)
             for row in table:
                 del row[i]
             del headers[i], keys[i]
-        fitted, fits = fit_columns(table, headers, width, keys)
+        fitted, fits = fit_columns(table, headers, width, keys, comfort)
         if fits:
             break
     return fitted, headers, keys
