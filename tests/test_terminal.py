@@ -81,3 +81,18 @@ def test_tables_fit_the_terminal(run, demo, base_env):
     assert long_title in piped.stdout and "…" not in piped.stdout        # a pipe gets it all
     # a narrow terminal leaves out the account and owner columns rather than breaking lines
     assert "owner" not in out.splitlines()[0] and "owner" in wide.splitlines()[0]
+
+
+def test_long_output_goes_through_the_pager_on_a_terminal_only(run, demo, base_env):
+    env = _env(base_env, ESCALATE_NOW=USE_CASE_NOW, PAGER="sed s/^/PAGED:/")
+    child = pexpect.spawn(sys.executable, ["-m", "escalate_cli", "show", CODE], env=env,
+                          dimensions=(20, 100), encoding="utf-8", timeout=60)  # 20 rows: too long
+    child.expect(pexpect.EOF)
+    child.close()
+    lines = [line for line in child.before.replace("\r\n", "\n").splitlines() if line.strip()]
+    assert len(lines) > 20 and all(line.startswith("PAGED:") for line in lines)
+    short, _ = _tty_sized(env, 100, "claim", CODE)                     # one line: no pager
+    assert short.strip() == f"{CODE}: Owner: Sarah Martinez (You). Status: IN PROGRESS"
+    piped = subprocess.run([sys.executable, "-m", "escalate_cli", "show", CODE], env=env,
+                           capture_output=True, text=True)
+    assert "PAGED:" not in piped.stdout and "Escalation ID: " + CODE in piped.stdout
