@@ -478,6 +478,11 @@ def task_dict(app, task, fmt="json"):
         "escalation": task.escalation.code if task.escalation_id else None,
         "created_by": task.created_by.login if task.created_by_id else None,
         "description": task.description,
+        "assignee_kind": "team" if task.assignee_team_id else
+        ("user" if task.assignee_user_id else None),
+        "created_at": task.created_at.astimezone(zone).isoformat() if task.created_at else None,
+        "done_at": task.done_at.astimezone(zone).isoformat() if task.done_at else None,
+        "done_by": task.done_by.login if task.done_by_id else None,
     }
 
 

@@ -199,6 +199,7 @@ REFERENCE = [
     ("business_hours.start", None, "08:00", "Start of the business day (local time)."),
     ("business_hours.end", None, "18:00", "End of the business day (local time)."),
     ("business_hours.holidays", None, "[]", "Dates (YYYY-MM-DD) on which SLA clocks stop."),
+    ("holidays", None, "[]", "Older spelling of business_hours.holidays."),
     ("sla.warn_share", None, "0.75", "Share of an SLA window after which a warning goes out."),
     ("sla.version", None, "default-1", "Name of the SLA policy; escalations keep the one they opened under."),
     ("sla.PRIORITY.response_hours", None, "1 / 4 / 8 / 24", "Business hours to claim (critical/high/medium/low)."),
@@ -215,10 +216,35 @@ REFERENCE = [
     ("smtp.timeout", None, "10", "Seconds before an SMTP attempt gives up."),
     ("smtp.from", "ESCALATE_MAIL_FROM", "escalations@intime.com", "Sender address."),
     ("sms.url", "ESCALATE_SMS_URL", "(none)", "Apprise URL of the SMS gateway (secret)."),
+    ("outbox.max_attempts", None, "8", "Attempts before a message is given up ('dead')."),
+    ("outbox.backoff_seconds", None, "60",
+     "Wait before the first retry; doubled after each failure."),
+    ("outbox.backoff_max_seconds", None, "21600", "Longest wait between two retries."),
+    ("outbox.lease_seconds", None, "300",
+     "How long a deliverer holds a message it is sending; after that (a crashed deliverer) "
+     "another takes it."),
     ("templates.folder", "ESCALATE_TEMPLATES", "(none)", "Folder whose templates override the built-in ones."),
     ("attachments.max_bytes", None, "10485760", "Largest attachment accepted."),
     ("digest.send_empty", None, "false", "Send a digest even when there is nothing to report."),
-    ("jobs.INTERVAL_NAME", None, "see jobs", "Intervals for 'escalate jobs run'."),
+    ("jobs.after_hours", None, "defer",
+     "Non-critical notices found outside business hours: defer (to the next business start), "
+     "send, or digest."),
+    ("jobs.catch_up_after", None, "30m",
+     "Warnings and breaches found later than this (an outage) reach each person as one "
+     "catch-up message."),
+    ("jobs.call_reminder", None, "15m", "Remind the owner this long before a scheduled call."),
+    ("jobs.task_due_soon", None, "24h", "Remind a task's assignee this long before it is due."),
+    ("jobs.follow_up_after", None, "48h", "Remind the owner of an escalation idle this long."),
+    ("jobs.disabled", None, "[]", "Jobs that 'escalate jobs run' skips and 'jobs status' ignores."),
+    ("jobs.batch", None, "500", "SLA clocks the sweep reads and writes per transaction."),
+    ("jobs.schedule.JOB", None,
+     "sla-sweep 5m, deliver 1m, reminders 5m, digest 07:00 mon-fri, rate-watch 02:30",
+     "When 'escalate jobs run' runs each job (an interval, or HH:MM [days] in the company "
+     "zone)."),
+    ("jobs.stale_after.JOB", None, "3 intervals (at least 10m); a daily job 2h after its time",
+     "When 'escalate jobs status' calls a job stale."),
+    ("jobs.rate_watch.pod", None, "(see README)",
+     "The pod that receives the rate watch's system escalations."),
     (None, "ESCALATE_DB", "SQLite in the data folder", "Database URL (or --db)."),
     (None, "ESCALATE_USER", "OS login", "Acting user (or --as)."),
     (None, "ESCALATE_CONFIG", "~/.config/escalate/config.toml", "Settings file."),
@@ -228,9 +254,40 @@ REFERENCE = [
 ]
 
 
+PRIORITY_NAMES = ("critical", "high", "medium", "low")
+JOB_NAMES = ("sla-sweep", "deliver", "reminders", "digest", "rate-watch")   # = jobs.conf's
+PLACEHOLDERS = {"PRIORITY": PRIORITY_NAMES, "JOB": JOB_NAMES}
+
+
+def documented(path):
+    """Is the settings key ``path`` ('sla.high.calendar') one of the reference's?"""
+    got = path.split(".")
+    for key, *_ in REFERENCE:
+        parts = (key or "").split(".")
+        if len(parts) == len(got) and all(
+                p == g or g in PLACEHOLDERS.get(p, ()) for p, g in zip(parts, got)):
+            return True
+    return False
+
+
+def unknown_keys(data, prefix=""):
+    """Keys of a parsed settings file that the reference does not know: typos, mostly."""
+    out = []
+    for key, value in data.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict) and not documented(path):
+            out.extend(unknown_keys(value, path + "."))
+        elif not documented(path):
+            out.append(path)
+    return out
+
+
 def reference_markdown():
     lines = ["# Settings reference", "",
              "Generated from `escalate_cli/config.py` by `escalate config reference`; do not edit.",
+             "", "Settings file keys are dotted TOML paths (`smtp.host` is `host` under `[smtp]`); "
+                 f"`PRIORITY` is one of {', '.join(PRIORITY_NAMES)}; `JOB` one of "
+                 f"{', '.join(JOB_NAMES)}. A key not listed here is warned about and ignored.",
              "", "| settings file key | environment | default | meaning |", "|---|---|---|---|"]
     for key, env, default, meaning in REFERENCE:
         lines.append(f"| {'`' + key + '`' if key else '-'} | {'`' + env + '`' if env else '-'} "
@@ -260,6 +317,9 @@ def load_settings(env=None):
     if data is not None:
         s.path = path
         _apply_file(s, data)
+        for key in unknown_keys(data):
+            print(f"escalate: warning: unknown setting '{key}' in {path} is ignored "
+                  f"(see docs/settings.md or 'escalate config reference')", file=sys.stderr)
         if _world_readable_secret(path, data):
             print(f"escalate: warning: {path} holds a password and is readable by others; "
                   f"run chmod 600 {path}", file=sys.stderr)

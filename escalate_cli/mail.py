@@ -427,3 +427,24 @@ def send_sms(settings, to, text):
     if not ok:
         detail = " ".join(log.getvalue().split())[:300] or "the gateway did not accept it"
         raise TransportError(f"SMS to {to} failed: {detail}")
+
+
+def template_names(settings, for_clients=False):
+    """The names of the messages one can send: every N with an ``N.subject.j2``, in the
+    organisation's folder or the package. ``for_clients``: leave out the package's own
+    notifications to staff (``email --template`` completes the client templates, and any
+    an organisation added)."""
+    import os
+    package = os.path.dirname(__import__("escalate_templates").__file__)
+
+    def names_in(folder):
+        try:
+            return {e[:-len(".subject.j2")] for e in os.listdir(folder)
+                    if e.endswith(".subject.j2") and not e.startswith("_")}
+        except OSError:
+            return set()
+    packaged = names_in(package)
+    names = packaged | (names_in(settings.template_dir) if settings.template_dir else set())
+    if for_clients:
+        names = {n for n in names if n.startswith("client-") or n not in packaged}
+    return sorted(names)

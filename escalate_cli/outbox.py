@@ -103,12 +103,20 @@ def claim(app, owner, limit, ids=None):
                                           & (Outbox.status == "sending")).order_by(Outbox.id))
 
 
+def due_count(app):
+    """How many messages are due now (for a progress bar)."""
+    app.db
+    return Outbox.select().where(_due(app.now)).count()
+
+
 def deliver_due(app, limit=500, batch=20):
     """Deliver what is due, ``batch`` rows per claim, at most ``limit``; the delivery job."""
+    from . import progress
     app.db                      # bind the store: a job needs no acting user
     owner = lease_owner()
     summary = Summary()
     run = _Run(app)
+    bar = progress.bar("Delivering", min(limit, due_count(app)) if progress.enabled() else 0)
     try:
         while summary.claimed < limit:
             rows = claim(app, owner, min(batch, limit - summary.claimed))
@@ -117,9 +125,11 @@ def deliver_due(app, limit=500, batch=20):
             summary.claimed += len(rows)
             for row in rows:
                 summary.add(_deliver(app, row, owner, run))
+                bar.update(1)
             if run.smtp_error is not None and all(r.channel == "email" for r in rows):
                 break          # the server is down: the rest waits for the next run
     finally:
+        bar.finish()
         run.close()
     return summary
 

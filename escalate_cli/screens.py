@@ -3,26 +3,13 @@ import textwrap
 
 from . import domain
 from .fmt import duration_long, duration_short, money, when
-from .output import color_enabled
+from .output import color_enabled, display_width
 
 WIDTH = 68
 
 
 def _rule(char="-"):
     return "+" + char * (WIDTH - 2) + "+"
-
-
-def display_width(text):
-    """Terminal columns: wide characters (emoji, CJK) take two, combining marks none."""
-    if text.isascii():
-        return len(text)
-    import unicodedata
-    width = 0
-    for ch in text:
-        if unicodedata.combining(ch) or ch in "\ufe0f\u200d":
-            continue
-        width += 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
-    return width
 
 
 def _fit(text, width):
@@ -253,7 +240,7 @@ def queue_row(app, esc, reporter_name=None, color=None):
         "code": esc.code,
         "priority": esc.priority,
         "status": domain.status_label(esc),
-        "title": esc.title if len(esc.title) <= 40 else esc.title[:39] + "…",
+        "title": esc.title,          # a terminal cuts it to fit (output.fit_columns)
         "account": esc.account.name if esc.account_id else "",
         "owner": esc.owner.name if esc.owner_id else "",
         "age": duration_short((end - esc.created_at).total_seconds()),

@@ -13,7 +13,7 @@ import datetime as dt
 
 import peewee as pw
 
-from escalate_cli import domain
+from escalate_cli import domain, progress
 from escalate_cli.fmt import duration_short, when
 from escalate_cli.models import (PRIORITIES, Account, Escalation, Notification, SlaClock, Task,
                                  User)
@@ -60,11 +60,31 @@ def breached_clause(now):
 
 
 def at_risk_clause(now):
-    """Warned and not yet breached (nor stopped)."""
+    """Warned and not yet breached (nor stopped, nor paused by a hold)."""
     warned = SlaClock.select(SlaClock.escalation).where(
         SlaClock.warned_at.is_null(False) & SlaClock.breached_at.is_null()
         & SlaClock.stopped_at.is_null())
-    return Escalation.id.in_(warned) & ~breached_clause(now)
+    return Escalation.id.in_(warned) & ~breached_clause(now) & (Escalation.status != "on_hold")
+
+
+SLA_STATES = (("breached", "Breached"), ("at_risk", "At risk"), ("on_hold", "On hold"),
+              ("on_track", "On track"))
+
+
+def sla_glance(is_open, now, open_total=None):
+    """The badge row at the top of a digest: the open escalations in scope by SLA state,
+    each counted once (breached, else on hold, else at risk, else on track)."""
+    def count(where):
+        return Escalation.select().where(is_open & where).count()
+    total = count(Escalation.id.is_null(False)) if open_total is None else open_total
+    n = {"breached": count(breached_clause(now)),
+         "on_hold": count(Escalation.status == "on_hold"),
+         "at_risk": count(at_risk_clause(now))}
+    n["on_track"] = max(0, total - sum(n.values()))
+    return {"total": total,
+            "badges": [{"state": key, "label": label, "count": n[key],
+                        "percent": round(100 * n[key] / total) if total else 0}
+                       for key, label in SLA_STATES]}
 
 
 def _section(app, where, order=None):
@@ -114,6 +134,7 @@ def manager_digest(app, user, since):
     d = {"by_priority": [{"priority": p, "count": n} for p, n in counts.items()],
          "open_total": sum(counts.values())}
     d["open"] = [_row(app, e, now, zone) for e in _escalations(is_open)]
+    d["sla"] = sla_glance(is_open, now, d["open_total"])
     d["breached"], d["breached_total"] = _section(app, is_open & breached_clause(now))
     d["at_risk"], d["at_risk_total"] = _section(app, is_open & at_risk_clause(now))
     d["overdue_tasks"], d["overdue_total"] = _tasks(task_scope, app, zone)
@@ -127,7 +148,7 @@ def leadership_digest(app, user, since):
     now = app.now
     is_open = Escalation.status.in_(list(OPEN))
     strategic_ids = Account.select(Account.id).where(Account.strategic == True)  # noqa: E712
-    d = {}
+    d = {"sla": sla_glance(is_open, now)}
     d["strategic"], d["strategic_total"] = _section(
         app, is_open & Escalation.account.in_(strategic_ids))
     running = SlaClock.select(SlaClock.escalation).where(
@@ -182,28 +203,36 @@ def digest(app, tick=None):
     day = now.astimezone(zone).date()
     dedupe = f"digest-{day.isoformat()}"
     result = Result()
-    people = (User.select().where(User.role.in_(["manager", "coo", "ceo"]) & (User.active == True))  # noqa: E712
-              .order_by(User.id))
-    for user in people:
-        key = f"{dedupe}:-:{user.id}"
-        if Notification.select().where(Notification.dedupe_key == key).exists():
-            result.already += 1
-            continue
-        since = last_digest(user) or (now - dt.timedelta(days=1))
-        leader = user.role in ("coo", "ceo")
-        sections = leadership_digest(app, user, since) if leader else manager_digest(app, user, since)
-        if _empty(sections) and not s.digest_send_empty:
-            result.empty += 1
-            continue
-        template = "digest-leadership" if leader else "digest"
-        message = _message(template, sections)
-        context = dict(sections, recipient=user.name, company=s.company,
-                       date=f"{day:%A, %B} {day.day}, {day.year}", since=when(since, zone),
-                       summary=message, role=user.role.upper())
-        notices = Notices(app)
-        notices.notify(user, "digest", message, None, email=(template, context), dedupe=dedupe)
-        with domain.atomic():
-            notices.flush()
-        result.sent.append(user.login)
-        tick()
+    people = list(User.select().where(User.role.in_(["manager", "coo", "ceo"])
+                                      & (User.active == True))  # noqa: E712
+                  .order_by(User.id))
+    with progress.tracking("Digests", len(people)) as bar:
+        for user in people:
+            _one(app, user, s, now, zone, day, dedupe, result)
+            bar.update(1)
+            tick()
     return result
+
+
+def _one(app, user, s, now, zone, day, dedupe, result):
+    """One person's digest, unless already sent today or empty."""
+    key = f"{dedupe}:-:{user.id}"
+    if Notification.select().where(Notification.dedupe_key == key).exists():
+        result.already += 1
+        return
+    since = last_digest(user) or (now - dt.timedelta(days=1))
+    leader = user.role in ("coo", "ceo")
+    sections = leadership_digest(app, user, since) if leader else manager_digest(app, user, since)
+    if _empty(sections) and not s.digest_send_empty:
+        result.empty += 1
+        return
+    template = "digest-leadership" if leader else "digest"
+    message = _message(template, sections)
+    context = dict(sections, recipient=user.name, company=s.company,
+                   date=f"{day:%A, %B} {day.day}, {day.year}", since=when(since, zone),
+                   summary=message, role=user.role.upper())
+    notices = Notices(app)
+    notices.notify(user, "digest", message, None, email=(template, context), dedupe=dedupe)
+    with domain.atomic():
+        notices.flush()
+    result.sent.append(user.login)

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 import peewee as pw
 
-from escalate_cli import domain
+from escalate_cli import domain, progress
 from escalate_cli.fmt import when as _when_uncached
 from escalate_cli.models import Account, Escalation, Pod, SlaClock, User
 
@@ -309,6 +309,7 @@ class Sweep:
 
     def run(self):
         self.resume_holds()
+        bar = progress.bar("SLA sweep", self.due_count() if progress.enabled() else 0)
         late_cut = self.now - self.js.catch_up_after
         # Late items first, all in one transaction, so each person gets one catch-up message.
         if not self.backfill:
@@ -316,6 +317,7 @@ class Sweep:
             if late:
                 self.seen = {i.clock_id for i in late}
                 self.process(late)
+                bar.update(len(late))
         after = None
         while True:
             items = due_items(self.now, self.js.batch, after)
@@ -326,9 +328,15 @@ class Sweep:
                      if i.clock_id not in self.seen]
             if items:
                 self.process(items)
+                bar.update(len(items))
             self.tick()
+        bar.finish()
         self.check_deliverer()
         return Result(self.counts, self.plan, self.warnings)
+
+    def due_count(self):
+        """How many clocks are due (for the progress bar on a terminal): an index count."""
+        return SlaClock.select().where(SlaClock.next_check_at <= self.now).count()
 
     def collect(self, cut):
         """Every clock due before ``cut``, paged but gathered (the catch-up set)."""

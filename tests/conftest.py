@@ -75,7 +75,7 @@ class Runner:
             e.setdefault(k, None)
         runner = CliRunner()
         result = runner.invoke(cli, [str(a) for a in args], env=e, input=input,
-                               catch_exceptions=False)
+                               catch_exceptions=False, prog_name="escalate")
         return result
 
 

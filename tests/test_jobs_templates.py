@@ -29,6 +29,11 @@ CONTEXTS = {
                "open": [ROW], "open_total": 1,
                "by_priority": [{"priority": "critical", "count": 1}, {"priority": "high", "count": 0}],
                "at_risk": [], "breached": [ROW], "resolved": [], "message": "m",
+               "sla": {"total": 31, "badges": [
+                   {"state": "breached", "label": "Breached", "count": 30, "percent": 97},
+                   {"state": "at_risk", "label": "At risk", "count": 0, "percent": 0},
+                   {"state": "on_hold", "label": "On hold", "count": 0, "percent": 0},
+                   {"state": "on_track", "label": "On track", "count": 1, "percent": 3}]},
                "at_risk_total": 0, "breached_total": 30, "resolved_total": 0, "overdue_total": 1,
                "overdue_tasks": [{"title": EVIL, "due": "Nov 29", "overdue_by": "2d",
                                   "assignee": "Finance Team", "escalation": "ESC-1"}]},

@@ -70,12 +70,57 @@ def complete_login(ctx, param, incomplete):
 
 
 def complete_template(ctx, param, incomplete):
+    """Templates for the client (``email --template``): the packaged client-* ones and any
+    the organisation added to its template folder."""
     try:
         from ..mail import template_names
-        return [n for n in template_names(_completion_app(ctx).get_settings())
+        return [n for n in template_names(_completion_app(ctx).get_settings(), for_clients=True)
                 if n.startswith(incomplete or "")]
     except Exception:  # noqa: BLE001
         return []
+
+
+def complete_team(ctx, param, incomplete):
+    try:
+        from ..models import Team
+        app = _completion_app(ctx)
+        try:
+            app.db
+            return [t.key for t in Team.select(Team.key).where(
+                Team.key.startswith(incomplete or "") & (Team.active == True)  # noqa: E712
+            ).order_by(Team.key).limit(100)]
+        finally:
+            app.close()
+    except Exception:  # noqa: BLE001
+        return []
+
+
+def _complete_names(ctx, model, incomplete):
+    try:
+        app = _completion_app(ctx)
+        try:
+            app.db
+            return [r.name for r in model.select(model.name).where(
+                model.name.startswith(incomplete or "")).order_by(model.name).limit(100)]
+        finally:
+            app.close()
+    except Exception:  # noqa: BLE001
+        return []
+
+
+def complete_pod(ctx, param, incomplete):
+    from ..models import Pod
+    return _complete_names(ctx, Pod, incomplete)
+
+
+def complete_account(ctx, param, incomplete):
+    from ..models import Account
+    return _complete_names(ctx, Account, incomplete)
+
+
+def complete_assignee(ctx, param, incomplete):
+    """A task goes to a user or a team: both kinds of name."""
+    return complete_team(ctx, param, incomplete) + complete_login(ctx, param, incomplete)
 
 
 def code_argument(fn):

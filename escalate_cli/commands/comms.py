@@ -2,7 +2,8 @@
 import click
 
 from ..output import output_options, render, render_object
-from .common import DefaultGroup, code_argument, key_values, pass_app, parse_when, read_text
+from .common import (DefaultGroup, code_argument, complete_assignee, complete_team,
+                     complete_template, key_values, pass_app, parse_when, read_text)
 
 PRIORITY_CHOICE = click.Choice(["low", "medium", "high", "critical"], case_sensitive=False)
 
@@ -37,6 +38,7 @@ def email():
 @email.command("new")
 @code_argument
 @click.option("--template", "-t", "template", required=True, metavar="NAME",
+              shell_complete=complete_template,
               help="Template name, e.g. client-apology "
                    "(files NAME.subject.j2, NAME.txt.j2, NAME.html.j2).")
 @click.option("--to", "to", metavar="EMAIL", help="Instead of the escalation's contact.")
@@ -136,6 +138,7 @@ def task():
 @code_argument
 @click.option("--title", required=True, metavar="TEXT", help="What is to be done.")
 @click.option("--assign", "assignee", required=True, metavar="LOGIN|TEAM",
+              shell_complete=complete_assignee,
               help="A user's login or a team (key or name, e.g. finance).")
 @click.option("--due", required=True, metavar="WHEN",
               help="e.g. 'today 17:00', 'tomorrow 9am', 2024-11-29T17:00.")
@@ -165,7 +168,8 @@ def task_new(app, code, title, assignee, due, priority, description):
 
 @task.command("list")
 @click.option("--mine", is_flag=True, help="Assigned to you or your teams.")
-@click.option("--team", metavar="KEY", help="Assigned to this team.")
+@click.option("--team", metavar="KEY", help="Assigned to this team.",
+              shell_complete=complete_team)
 @click.option("--overdue", is_flag=True, help="Open and past due.")
 @click.option("--all", "include_done", is_flag=True, help="Include done tasks.")
 @output_options

@@ -4,7 +4,8 @@ import sys
 import click
 
 from ..output import json_line, output_options, render, render_object
-from .common import code_argument, complete_login, pass_app, read_text
+from .common import (code_argument, complete_account, complete_login, complete_pod, pass_app,
+                     read_text)
 
 PRIORITY_CHOICE = click.Choice(["critical", "high", "medium", "low"], case_sensitive=False)
 STATUS_CHOICE = click.Choice(["pending", "in_progress", "on_hold", "escalated", "resolved", "all"],
@@ -13,17 +14,21 @@ STATUS_CHOICE = click.Choice(["pending", "in_progress", "on_hold", "escalated", 
 
 @click.command()
 @click.option("--demo", is_flag=True, help="Load the use case's people, records and escalation.")
+@click.option("--demo-people", is_flag=True,
+              help="Load the use case's people and records, without its escalation "
+                   "(raise it yourself: see the README's walk-through).")
 @click.option("--admin", "admin_login", metavar="LOGIN", help="Create the first admin.")
 @click.option("--email", metavar="EMAIL", help="The first admin's email.")
 @click.option("--name", metavar="NAME", help="The first admin's name.")
 @pass_app
-def init(app, demo, admin_login, email, name):
+def init(app, demo, demo_people, admin_login, email, name):
     """Create or upgrade the database schema (safe to run again).
 
     \b
     Examples:
       escalate init --admin ops --email ops@intime.com --name "Ops Team"
       escalate init --demo
+      escalate init --demo-people
       ESCALATE_DB=postgresql://postgres@127.0.0.1:5432/escalate escalate init
     """
     from .. import migrations
@@ -42,6 +47,13 @@ def init(app, demo, admin_login, email, name):
         esc, created = load_demo(app)
         click.echo(("Demo data loaded: " if created else "Demo data already present: ")
                    + f"{esc.code}. Try: ESCALATE_USER=sarah.martinez escalate list", err=True)
+    elif demo_people:
+        from ..demo import load_demo
+        _, created = load_demo(app, escalation=False)
+        click.echo(("Demo people and records loaded" if created else
+                    "Demo people and records already present")
+                   + ": sarah.martinez, john.smith, olivia.park, david.kim, maria.lopez; "
+                     "Google Inc., Jane Doe, contract C-2024-08-15-GOOG-001", err=True)
 
 
 # -- directory ----------------------------------------------------------------------------
@@ -57,7 +69,8 @@ def user():
 @click.option("--email", required=True, help="Email address.")
 @click.option("--role", required=True,
               type=click.Choice(["ic", "manager", "coo", "ceo", "admin", "finance"]))
-@click.option("--pod", metavar="POD", help="The pod an IC or manager belongs to.")
+@click.option("--pod", metavar="POD", help="The pod an IC or manager belongs to.",
+              shell_complete=complete_pod)
 @click.option("--phone", metavar="PHONE", help="Mobile number for SMS (E.164, e.g. +15550100).")
 @click.option("--title", metavar="TITLE", help="Job title shown on screens.")
 @pass_app
@@ -121,7 +134,8 @@ def team():
 @click.argument("key")
 @click.option("--name", required=True, help="Display name, e.g. 'Finance Team'.")
 @click.option("--email", required=False, help="Shared address that receives the team's tasks.")
-@click.option("--member", "members", multiple=True, metavar="LOGIN", help="A member (repeatable).")
+@click.option("--member", "members", multiple=True, metavar="LOGIN", help="A member (repeatable).",
+              shell_complete=complete_login)
 @pass_app
 def team_add(app, key, name, email, members):
     """Add a team.
@@ -159,16 +173,10 @@ def import_(app, kind, file, skip_invalid):
     """
     from ..directory import import_csv
     from ..errors import Refused
-    bar = None
-    if sys.stderr.isatty():
-        bar = click.progressbar(length=_count_lines(file), label=f"Importing {kind}", file=sys.stderr)
-        bar.__enter__()
-    try:
-        created, updated, errors = import_csv(app, kind, file, skip_invalid,
-                                              progress=bar.update if bar else None)
-    finally:
-        if bar:
-            bar.__exit__(None, None, None)
+    from .. import progress
+    with progress.on_terminal() as terminal, \
+            progress.tracking(f"Importing {kind}", _count_lines(file) if terminal else 0) as bar:
+        created, updated, errors = import_csv(app, kind, file, skip_invalid, progress=bar.update)
     for line in errors:
         click.echo(line, err=True)
     if errors and not skip_invalid:
@@ -195,7 +203,8 @@ def _count_lines(path):
                    "System/Process Failure.")
 @click.option("--subcategory", metavar="TEXT", help="e.g. Billing Dispute, Performance, Ghosting.")
 @click.option("--priority", required=True, type=PRIORITY_CHOICE)
-@click.option("--account", metavar="NAME", help="The account affected.")
+@click.option("--account", metavar="NAME", help="The account affected.",
+              shell_complete=complete_account)
 @click.option("--contact", metavar="EMAIL", help="The client contact (by email).")
 @click.option("--contract", metavar="CODE", help="The contract / placement, e.g. C-2024-08-15-GOOG-001.")
 @click.option("--description", metavar="TEXT|-", help="What happened ('-' reads stdin; "
@@ -203,7 +212,8 @@ def _count_lines(path):
 @click.option("--assessment", metavar="TEXT", help="Your initial assessment.")
 @click.option("--attach", "attachments", multiple=True, type=click.Path(), metavar="FILE",
               help="Attach a document (repeatable).")
-@click.option("--pod", metavar="POD", help="The pod to route to (default: yours).")
+@click.option("--pod", metavar="POD", help="The pod to route to (default: yours).",
+              shell_complete=complete_pod)
 @click.option("--idempotency-key", metavar="KEY",
               help="Make a retried script safe: the same key returns the same escalation.")
 @pass_app
@@ -233,12 +243,13 @@ def create(app, title, category, subcategory, priority, account, contact, contra
 @click.option("--status", "statuses", multiple=True, type=STATUS_CHOICE,
               help="Only these statuses (repeatable; default: every open one; 'all' for all).")
 @click.option("--priority", "priorities", multiple=True, type=PRIORITY_CHOICE, help="Only these priorities.")
-@click.option("--pod", metavar="POD", help="Only this pod.")
+@click.option("--pod", metavar="POD", help="Only this pod.", shell_complete=complete_pod)
 @click.option("--owner", metavar="LOGIN", help="Only those owned by LOGIN.",
               shell_complete=complete_login)
 @click.option("--mine", is_flag=True, help="Only those you own.")
 @click.option("--breached", is_flag=True, help="Only those past an SLA.")
-@click.option("--account", metavar="NAME", help="Only this account.")
+@click.option("--account", metavar="NAME", help="Only this account.",
+              shell_complete=complete_account)
 @click.option("--limit", type=click.IntRange(1, 100000), default=200, show_default=True)
 @output_options
 @pass_app
@@ -261,7 +272,8 @@ def list_(app, statuses, priorities, pod, owner, mine, breached, account, limit,
     if fmt == "table":
         rows = [screens.queue_row(app, e) for e in query]
         render(rows, fmt, columns=["code", "priority", "status", "title", "account", "owner",
-                                   "age", "sla"], empty="No escalations in your queue.")
+                                   "age", "sla"], empty="No escalations in your queue.",
+               optional=("account", "owner"))
     else:
         render([domain.escalation_dict(app, e) for e in query], fmt)
 

@@ -14,7 +14,8 @@ def job_options(fn):
                       help="If another instance is running, wait up to SECONDS for it "
                            "(default: skip this run).")(fn)
     fn = click.option("-v", "--verbose", is_flag=True,
-                      help="Log what the job did (it is quiet on success).")(fn)
+                      help="Log what the job did in one timestamped line (without it, a job "
+                           "is quiet on success unless on a terminal).")(fn)
     fn = click.option("--now", "now_text", metavar="WHEN",
                       help="Act as if it were WHEN, e.g. 2024-11-29T09:05:00-05:00 "
                            "[default: ESCALATE_NOW, else the real time].")(fn)
@@ -28,12 +29,18 @@ def _prepare(app, verbose, now_text):
         app.now_override = parse_when(app, now_text, "--now")
 
 
-def _run(app, name, wait, lock=True, fn=None):
+def _run(app, name, wait, verbose=False, lock=True, fn=None):
+    """Run one job. On a terminal: a progress bar over many rows, then the summary line;
+    elsewhere (cron) quiet on success, or the one timestamped line with --verbose."""
     from jobs import runner
+    from .. import progress
     job_fn, default_lock = runner.JOBS[name]
-    outcome = runner.run_job(app, name, fn or job_fn, lock=lock and default_lock, wait=wait)
+    with progress.on_terminal() as terminal:
+        outcome = runner.run_job(app, name, fn or job_fn, lock=lock and default_lock, wait=wait)
     if outcome.status == "failed":
         raise click.exceptions.Exit(1)
+    if terminal and not verbose:
+        click.echo(f"{name}: {outcome.message}", err=True)
     return outcome
 
 
@@ -56,8 +63,9 @@ def _times(app, rows, fmt):
 def jobs():
     """Batch jobs for cron: SLA sweep, digests, reminders, rate watch; and a scheduler.
 
-    Each job is safe to run twice at once and on several hosts, quiet on success unless
-    --verbose, and logs one timestamped line on stderr and exits 1 on failure.
+    Each job is safe to run twice at once and on several hosts, quiet on success in cron
+    unless --verbose, and logs one timestamped line on stderr and exits 1 on failure. On a
+    terminal a job over many rows draws a progress bar on stderr and ends with its summary.
     See crontab.example.
 
     \b
@@ -106,7 +114,7 @@ def sla_sweep(app, now_text, verbose, wait, dry_run, backfill, no_lock, fmt):
         LOG.info("sla-sweep (dry run): %s", result.summary())
         return
     from jobs.sweep import sweep
-    _run(app, "sla-sweep", wait, lock=not no_lock,
+    _run(app, "sla-sweep", wait, verbose, lock=not no_lock,
          fn=lambda a, tick: sweep(a, backfill=backfill, tick=tick))
 
 
@@ -130,7 +138,7 @@ def deliver(app, now_text, verbose, wait, limit, batch):
     """
     from jobs import runner
     _prepare(app, verbose, now_text)
-    _run(app, "deliver", wait, lock=False,
+    _run(app, "deliver", wait, verbose, lock=False,
          fn=lambda app, tick: runner.deliver(app, tick, limit=limit, batch=batch))
 
 
@@ -150,7 +158,7 @@ def digest(app, now_text, verbose, wait):
       escalate jobs digest --verbose
     """
     _prepare(app, verbose, now_text)
-    _run(app, "digest", wait)
+    _run(app, "digest", wait, verbose)
 
 
 @jobs.command()
@@ -166,7 +174,7 @@ def reminders(app, now_text, verbose, wait):
       escalate jobs reminders
     """
     _prepare(app, verbose, now_text)
-    _run(app, "reminders", wait)
+    _run(app, "reminders", wait, verbose)
 
 
 @jobs.command("rate-watch")
@@ -184,7 +192,7 @@ def rate_watch(app, now_text, verbose, wait):
       escalate import invoices november.csv && escalate jobs rate-watch --verbose
     """
     _prepare(app, verbose, now_text)
-    _run(app, "rate-watch", wait)
+    _run(app, "rate-watch", wait, verbose)
 
 
 @jobs.command("run")
