@@ -251,12 +251,23 @@ REFERENCE = [
     (None, "ESCALATE_NOW", "real time", "Pin 'now' (ISO 8601 with offset) for replays and tests."),
     (None, "ESCALATE_BUSY_TIMEOUT_MS", "5000", "How long SQLite waits for a busy database."),
     (None, "NO_COLOR", "(unset)", "Plain output even on a terminal."),
+    ("guide.KEY", None, "(the shipped guide)",
+     "Override one entry of the handling guide: category, subcategory, steps, escalate_if, "
+     "enabled = false to drop it (see escalate guide)."),
+    ("insight.guide_file", None, "(none)", "A TOML file that replaces the whole handling guide."),
 ]
 
 
 PRIORITY_NAMES = ("critical", "high", "medium", "low")
 JOB_NAMES = ("sla-sweep", "deliver", "reminders", "digest", "rate-watch")   # = jobs.conf's
-PLACEHOLDERS = {"PRIORITY": PRIORITY_NAMES, "JOB": JOB_NAMES}
+class _Any:
+    """A placeholder that stands for any name (the handling guide's entries)."""
+
+    def __contains__(self, item):
+        return True
+
+
+PLACEHOLDERS = {"PRIORITY": PRIORITY_NAMES, "JOB": JOB_NAMES, "KEY": _Any()}
 
 
 def documented(path):

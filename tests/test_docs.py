@@ -131,6 +131,8 @@ SAMPLES = {
     "jobs.catch_up_after": "1h", "jobs.call_reminder": "10m", "jobs.task_due_soon": "12h",
     "jobs.follow_up_after": "72h", "jobs.disabled": ["rate-watch"], "jobs.batch": 200,
     "jobs.schedule.JOB": "10m", "jobs.stale_after.JOB": "30m", "jobs.rate_watch.pod": "Pod A",
+    "guide.KEY": {"steps": ["Review the invoice", "Call the client"]},
+    "insight.guide_file": "",
 }
 
 
@@ -139,7 +141,10 @@ def _toml(samples):
     tables = {}
     for key, value in samples.items():
         for name, choices in PLACEHOLDERS.items():
-            key = key.replace(name, choices[1])
+            key = key.replace(name, "billing" if name == "KEY" else choices[1])
+        if isinstance(value, dict):                 # a table of its own: [guide.billing]
+            tables.setdefault(key, {}).update(value)
+            continue
         *table, leaf = key.split(".")
         tables.setdefault(".".join(table), {})[leaf] = value
     out = []
