@@ -27,9 +27,17 @@ def _store_error(exc):
     name = type(exc).__name__
     if not (module.startswith(("peewee", "sqlite3", "psycopg2", "psycopg")) or name == "OperationalError"):
         return None
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else name
-    if "locked" in text or "busy" in text:
+    text = _first_line(exc) or name
+    if "locked" in text or "busy" in text or "lock timeout" in text or "deadlock" in text:
         return StoreBusy()
+    if _connection_lost(text):
+        # the first error says why (a restart, a kill); the rollback on the dead connection
+        # that follows it would only say "connection already closed"
+        first = exc
+        while first.__context__ is not None and _connection_lost(_first_line(first.__context__)):
+            first = first.__context__
+        return ConfigError(f"lost the connection to the database ({_redact(_first_line(first))});"
+                           f" try again")
     if name in ("OperationalError", "InterfaceError"):
         if "no such table" in text or "does not exist" in text and "relation" in text:
             return ConfigError("the database has no escalate schema yet: run 'escalate init'")
@@ -41,6 +49,22 @@ def _store_error(exc):
         from .errors import Refused
         return Refused(f"the database refused a value: {_redact(text)}")
     return None
+
+
+LOST_CONNECTION = ("connection already closed", "server closed the connection",
+                   "terminating connection", "connection not open", "could not receive data",
+                   "could not send data", "ssl connection has been closed", "connection reset",
+                   "server conn crashed", "the database system is shutting down")
+
+
+def _first_line(exc):
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else ""
+
+
+def _connection_lost(text):
+    text = (text or "").lower()
+    return any(m in text for m in LOST_CONNECTION)
 
 
 def _redact(text):

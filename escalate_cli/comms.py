@@ -632,7 +632,7 @@ def _queue_invite(app, esc, meeting, method, reason=None):
         return None
     ctx = _call_context(app, esc, meeting, reason)
     template = "call-cancel" if method == "CANCEL" else "call-invite"
-    r = mail.render(app.get_settings(), template, ctx)
+    r = mail.render(app.get_settings(), template, ctx, one_line_subject=True)
     ics = build_ics(app, esc, meeting, method, ctx)
     to = [_addr(name, email) for name, email in _attendee_names(emails)]
     return _queue(app, f"invite:{meeting.uid}:{meeting.sequence}", to, esc, subject=r.subject,

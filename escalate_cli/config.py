@@ -17,6 +17,9 @@ APP = "escalate"
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
+MAX_SLA_HOURS = 2000          # about a year of business hours: clocks are counted ahead
+MAX_SLA_DAYS = 250            # ... and a year of business days
+
 DEFAULT_SLA = {
     # priority: response hours, resolution (hours or business days), escalate to on breach
     "critical": {"response_hours": 1, "resolution_hours": 24, "escalate_to": "ceo"},
@@ -158,12 +161,14 @@ class Settings:
             response = float(p.get("response_hours", 0))
             hours = float(hours) if hours is not None else None
             bdays = int(bdays) if bdays is not None and hours is None else None
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise ConfigError(f"{where}: hours and business days must be numbers")
-        if response <= 0 or (hours is None and bdays is None) or (hours is not None and hours <= 0) \
-                or (bdays is not None and bdays <= 0):
-            raise ConfigError(f"{where} needs response_hours and resolution_hours (or "
-                              f"resolution_business_days) greater than zero")
+        if not 0 < response <= MAX_SLA_HOURS or (hours is None and bdays is None) \
+                or (hours is not None and not 0 < hours <= MAX_SLA_HOURS) \
+                or (bdays is not None and not 0 < bdays <= MAX_SLA_DAYS):
+            raise ConfigError(f"{where} needs response_hours and resolution_hours (up to "
+                              f"{MAX_SLA_HOURS}) or resolution_business_days (up to "
+                              f"{MAX_SLA_DAYS}) greater than zero")
         escalate_to = (str(p.get("escalate_to") or "").lower() or None)
         if escalate_to in ("none", "-"):
             escalate_to = None
@@ -249,7 +254,7 @@ REFERENCE = [
     (None, "ESCALATE_USER", "OS login", "Acting user (or --as)."),
     (None, "ESCALATE_CONFIG", "~/.config/escalate/config.toml", "Settings file."),
     (None, "ESCALATE_NOW", "real time", "Pin 'now' (ISO 8601 with offset) for replays and tests."),
-    (None, "ESCALATE_BUSY_TIMEOUT_MS", "5000", "How long SQLite waits for a busy database."),
+    (None, "ESCALATE_BUSY_TIMEOUT_MS", "5000", "How long a command waits for a lock another holds (SQLite busy timeout, PostgreSQL lock_timeout)."),
     (None, "NO_COLOR", "(unset)", "Plain output even on a terminal."),
     ("guide.KEY", None, "(the shipped guide)",
      "Override one entry of the handling guide: category, subcategory, steps, escalate_if, "
@@ -340,62 +345,111 @@ def load_settings(env=None):
 
 
 def _world_readable_secret(path, data):
-    has_secret = bool((data.get("smtp") or {}).get("password") or (data.get("sms") or {}).get("url"))
+    has_secret = bool(_table(data, "smtp").get("password") or _table(data, "sms").get("url"))
     try:
         return has_secret and bool(os.stat(path).st_mode & (stat.S_IRGRP | stat.S_IROTH))
     except OSError:
         return False
 
 
+def _kind(value):
+    return {bool: "true/false", int: "number", float: "number", str: "text", list: "list",
+            dict: "table"}.get(type(value), type(value).__name__)
+
+
+def _table(data, key, where=""):
+    """``data[key]`` as a table ({} when absent); anything else is a clear settings error."""
+    value = data.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"settings: [{where}{key}] must be a table, not {_kind(value)}")
+    return value
+
+
+def _text(value, key, optional=True):
+    if value is None and optional:
+        return None
+    if not isinstance(value, str):
+        raise ConfigError(f"settings: {key} must be text, not {_kind(value)}")
+    return value
+
+
+def _number(value, key, low, high, kind=int):
+    """A number in [low, high]; true/false and text are refused."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+            (kind is int and isinstance(value, float)) or not low <= value <= high:
+        raise ConfigError(f"settings: {key} must be a{'n integer' if kind is int else ' number'} "
+                          f"from {low} to {high}, not {value!r}"[:200])
+    return kind(value)
+
+
 def _apply_file(s, data):
+    bh = _table(data, "business_hours")
+    smtp = _table(data, "smtp")
+    outbox = _table(data, "outbox")
+    att = _table(data, "attachments")
+    sla = _table(data, "sla")
+    s.company = _text(data.get("company", s.company), "company", optional=False)
+    s.timezone = _text(data.get("timezone", s.timezone), "timezone", optional=False)
+    s.base_url = _text(data.get("base_url", s.base_url), "base_url")
     try:
-        s.company = str(data.get("company", s.company))
-        s.timezone = str(data.get("timezone", s.timezone))
-        bh = data.get("business_hours") or {}
-        s.business_days = tuple(bh.get("days", s.business_days))
+        days = bh.get("days", s.business_days)
+        if isinstance(days, str) or not isinstance(days, (list, tuple)):
+            raise ConfigError('settings: business_hours.days must be a list like ["mon", "tue"]')
+        s.business_days = tuple(str(d) for d in days)
         s.business_start = str(bh.get("start", s.business_start))
         s.business_end = str(bh.get("end", s.business_end))
-        s.holidays = tuple(str(h) for h in (bh.get("holidays") or data.get("holidays") or ()))
-        smtp = data.get("smtp") or {}
-        s.smtp_host = str(smtp.get("host", s.smtp_host))
-        s.smtp_port = int(smtp.get("port", s.smtp_port))
-        s.smtp_user = smtp.get("user", s.smtp_user)
-        s.smtp_password = smtp.get("password", s.smtp_password)
+        holidays = bh.get("holidays") or data.get("holidays") or ()
+        if isinstance(holidays, str) or not isinstance(holidays, (list, tuple)):
+            raise ConfigError("settings: business_hours.holidays must be a list of dates")
+        s.holidays = tuple(str(h) for h in holidays)
+        s.smtp_host = _text(smtp.get("host", s.smtp_host), "smtp.host", optional=False)
+        s.smtp_port = _number(smtp.get("port", s.smtp_port), "smtp.port", 1, 65535)
+        s.smtp_user = _text(smtp.get("user", s.smtp_user), "smtp.user")
+        s.smtp_password = _text(smtp.get("password", s.smtp_password), "smtp.password")
         s.smtp_starttls = bool(smtp.get("starttls", s.smtp_starttls))
         s.smtp_ssl = bool(smtp.get("ssl", s.smtp_ssl))
-        s.smtp_timeout = float(smtp.get("timeout", s.smtp_timeout))
-        s.mail_from = str(smtp.get("from", s.mail_from))
-        s.sms_url = (data.get("sms") or {}).get("url", s.sms_url)
-        outbox = data.get("outbox") or {}
-        s.outbox_lease_seconds = int(outbox.get("lease_seconds", s.outbox_lease_seconds))
-        s.outbox_max_attempts = int(outbox.get("max_attempts", s.outbox_max_attempts))
-        s.outbox_backoff_seconds = int(outbox.get("backoff_seconds", s.outbox_backoff_seconds))
-        s.outbox_backoff_max_seconds = int(outbox.get("backoff_max_seconds",
-                                                      s.outbox_backoff_max_seconds))
-        s.template_dir = (data.get("templates") or {}).get("folder", s.template_dir)
-        s.base_url = data.get("base_url", s.base_url)
-        att = data.get("attachments") or {}
-        s.attachment_max_bytes = int(att.get("max_bytes", s.attachment_max_bytes))
-        sla = data.get("sla") or {}
+        s.smtp_timeout = _number(smtp.get("timeout", s.smtp_timeout), "smtp.timeout", 0.1, 600,
+                                 float)
+        s.mail_from = _text(smtp.get("from", s.mail_from), "smtp.from", optional=False)
+        s.sms_url = _text(_table(data, "sms").get("url", s.sms_url), "sms.url")
+        s.outbox_lease_seconds = _number(outbox.get("lease_seconds", s.outbox_lease_seconds),
+                                         "outbox.lease_seconds", 10, 86400)
+        s.outbox_max_attempts = _number(outbox.get("max_attempts", s.outbox_max_attempts),
+                                        "outbox.max_attempts", 1, 1000)
+        s.outbox_backoff_seconds = _number(outbox.get("backoff_seconds", s.outbox_backoff_seconds),
+                                           "outbox.backoff_seconds", 0, 86400)
+        s.outbox_backoff_max_seconds = _number(
+            outbox.get("backoff_max_seconds", s.outbox_backoff_max_seconds),
+            "outbox.backoff_max_seconds", 0, 30 * 86400)
+        s.template_dir = _text(_table(data, "templates").get("folder", s.template_dir),
+                               "templates.folder")
+        s.attachment_max_bytes = _number(att.get("max_bytes", s.attachment_max_bytes),
+                                         "attachments.max_bytes", 1, 2**31)
         s.warn_share = float(sla.get("warn_share", s.warn_share))
         s.sla_version = str(sla.get("version", s.sla_version))
         for prio in DEFAULT_SLA:
-            if isinstance(sla.get(prio), dict):
-                override = dict(sla[prio])
+            override = dict(_table(sla, prio, "sla."))
+            if override:
                 # a resolution given one way replaces the default given the other way
                 if "resolution_business_days" in override and "resolution_hours" not in override:
                     s.sla[prio].pop("resolution_hours", None)
                 if "resolution_hours" in override and "resolution_business_days" not in override:
                     s.sla[prio].pop("resolution_business_days", None)
                 s.sla[prio].update(override)
-        s.jobs = dict(data.get("jobs") or {})
-        s.digest_send_empty = bool((data.get("digest") or {}).get("send_empty", False))
-        s.guide = dict(data.get("guide") or {})
-        s.insight = dict(data.get("insight") or {})
-    except (TypeError, ValueError) as exc:
+        s.jobs = dict(_table(data, "jobs"))
+        s.digest_send_empty = bool(_table(data, "digest").get("send_empty", False))
+        s.guide = dict(_table(data, "guide"))
+        s.insight = dict(_table(data, "insight"))
+    except (TypeError, ValueError, OverflowError) as exc:
         raise ConfigError(f"settings file has a bad value: {exc}")
     if not 0 < s.warn_share < 1:
         raise ConfigError("settings: sla.warn_share must be between 0 and 1")
+    import re
+    if re.search(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]", s.company):   # it signs every email
+        raise ConfigError("settings: company must be one line (no line breaks or control "
+                          "characters)")
 
 
 def _apply_env(s, env):

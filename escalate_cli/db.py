@@ -13,6 +13,18 @@ from .errors import ConfigError
 BUSY_TIMEOUT_MS = 5000
 
 
+def busy_timeout_ms(env=None):
+    """How long a command waits for a busy store (ESCALATE_BUSY_TIMEOUT_MS): SQLite's busy
+    timeout, PostgreSQL's ``lock_timeout``. Past it, "the database is busy; try again"."""
+    value = (os.environ if env is None else env).get("ESCALATE_BUSY_TIMEOUT_MS", "").strip()
+    if not value:
+        return BUSY_TIMEOUT_MS
+    if not value.isdigit() or not 0 < int(value) <= 3_600_000:
+        raise ConfigError(f"ESCALATE_BUSY_TIMEOUT_MS must be milliseconds (1-3600000), "
+                          f"not {value!r}")
+    return int(value)
+
+
 POSTGRES_DRIVERS = ("psycopg2", "psycopg")
 
 
@@ -118,14 +130,15 @@ def make_database(url):
                 except OSError as exc:
                     raise ConfigError(f"cannot create the database file {path}: {exc.strerror}")
         peewee = _import_peewee(without_postgres=True)
+        busy = busy_timeout_ms()
         return peewee.SqliteDatabase(
             path,
             lock_type="IMMEDIATE",        # writers queue up front instead of dead-locking on upgrade
-            timeout=BUSY_TIMEOUT_MS / 1000,
+            timeout=busy / 1000,
             pragmas={
                 "journal_mode": "wal",
                 "foreign_keys": 1,
-                "busy_timeout": BUSY_TIMEOUT_MS,
+                "busy_timeout": busy,
                 "synchronous": "normal",
             },
         )
@@ -141,6 +154,10 @@ def make_database(url):
         if parts.password:
             kwargs["password"] = unquote(parts.password)
         kwargs.setdefault("connect_timeout", 10)
+        # A writer stuck behind another's lock gives up like SQLite's busy timeout does, instead
+        # of hanging a shell or a cron job; the URL's own options come after and win.
+        options = kwargs.get("options", "")
+        kwargs["options"] = f"-c lock_timeout={busy_timeout_ms()} {options}".strip()
         dbname = unquote(parts.path.lstrip("/"))
         if not dbname:
             raise ConfigError(f"database URL {redact_url(url)!r} names no database")

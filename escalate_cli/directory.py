@@ -5,7 +5,7 @@ import io
 import re
 from decimal import Decimal, InvalidOperation
 
-from .domain import atomic, require_role
+from .domain import atomic, is_one_line, require_role
 from .errors import Conflict, NotFound, Refused
 from .models import ROLES, Account, Contact, Contract, Invoice, Pod, Team, TeamMember, User
 
@@ -25,6 +25,13 @@ def _check_email(value, message="Invalid email address"):
     return value.lower()
 
 
+def _one_line(value, what):
+    """Names and titles go into email headers, subjects and table cells: one line each."""
+    if not is_one_line(value):
+        raise Refused(f"The {what} must be one line (no line breaks or control characters)")
+    return value
+
+
 def _check_login(login):
     login = (login or "").strip()
     if not LOGIN_RE.match(login):
@@ -38,7 +45,9 @@ def add_user(app, login, name, email, role, pod=None, phone=None, title=None, ac
     login = _check_login(login)
     if role not in ROLES:
         raise Refused(f"Unknown role {role!r}: choose one of {', '.join(ROLES)}")
-    name = (name or "").strip() or login
+    name = _one_line((name or "").strip() or login, "name")
+    title = _one_line(title, "title") if title else title
+    phone = _one_line(phone, "phone") if phone else phone
     email = _check_email(email)
     pod_obj = None
     if pod:
@@ -63,6 +72,7 @@ def add_pod(app, name, manager_login):
     name = (name or "").strip()
     if not name:
         raise Refused("Please provide a pod name")
+    _one_line(name, "pod name")
     manager = User.get_or_none(User.login == manager_login)
     if manager is None or manager.role not in ("manager", "coo", "ceo", "admin"):
         raise Refused(f"Invalid manager '{manager_login}': a pod's manager must be a user with role manager")
@@ -87,6 +97,7 @@ def set_user_pod(app, login, pod_name):
 def add_team(app, key, name, email, members=()):
     require_role(app.actor, ("admin",), "add teams")
     key = _check_login(key)
+    _one_line(name or key, "team name")
     email = _check_email(email) if email else None
     users = []
     for login in members:
@@ -171,6 +182,8 @@ def _text(value, field, required=True, limit=200):
         raise RowError(f"{field} is required")
     if "\x00" in value:
         raise RowError(f"{field} contains a NUL character")
+    if not is_one_line(value):
+        raise RowError(f"{field} must be one line (no line breaks or control characters)")
     if len(value) > limit:
         raise RowError(f"{field} is longer than {limit} characters")
     return value or None

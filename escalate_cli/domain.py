@@ -483,7 +483,7 @@ def create_escalation(app, title, category, priority, description, subcategory=N
                       source_key=None, reporter=None):
     """Raise an escalation; notify the pod manager (in-app, email; SMS when critical)."""
     reporter = reporter or app.actor
-    title = _required_text(title, "title", 300)
+    title = _required_text(title, "title", 300, one_line=True)
     description = _required_text(description, "description")
     if category not in CATEGORY_NAMES:
         raise Refused(f"Unknown category '{category}': choose one of {', '.join(CATEGORY_NAMES)}")
@@ -599,7 +599,8 @@ def _notify_new(app, esc, reporter, pod):
                  body=f"System notified manager ({manager.name})")
 
 
-def _required_text(value, what, limit=None):
+def _required_text(value, what, limit=None, one_line=False):
+    """``one_line``: a title or a label, which ends up in email subjects and table cells."""
     value = (value or "").strip()
     if not value:
         raise Refused(f"Please provide a {what}")
@@ -607,7 +608,14 @@ def _required_text(value, what, limit=None):
         raise Refused(f"The {what} contains a NUL character")
     if limit and len(value) > limit:
         raise Refused(f"The {what} is too long (max {limit} characters)")
+    if one_line and not is_one_line(value):
+        raise Refused(f"The {what} must be one line (no line breaks or control characters)")
     return value
+
+
+def is_one_line(value):
+    """No line breaks (Unicode's included) and no control characters."""
+    return not re.search(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]", value or "")
 
 
 # -- claim and assign ---------------------------------------------------------------------
@@ -1395,7 +1403,7 @@ def set_substate(app, code, text, note=None):
     if esc.owner_id != actor.id:
         raise Refused("You must take ownership first")
     check_transition(esc, "progress")
-    text = _required_text(text, "sub-state", 100)
+    text = _required_text(text, "sub-state", 100, one_line=True)
     note = (note or "").strip() or None
     now = app.now
     with atomic():

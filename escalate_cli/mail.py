@@ -47,6 +47,11 @@ def check_header(value, what):
     return value
 
 
+def one_line(value):
+    """Line breaks and control characters as spaces, runs of spaces as one."""
+    return " ".join(re.sub(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]", " ", value or "").split())
+
+
 def bare_address(addr):
     """'Jane Doe <jane@google.com>' -> 'jane@google.com'."""
     from email.utils import parseaddr
@@ -98,14 +103,21 @@ def _defined(value):
     return value
 
 
+MONEY_LIMIT = Decimal("1e15")
+
+
 def _decimal(value):
+    """An amount, or None for what is not one (also infinities and absurd magnitudes, which
+    would not format: a typed value like 'INF' or '1e999999' is then shown as typed)."""
     value = _defined(value)
-    if isinstance(value, Decimal):
-        return value
-    try:
-        return Decimal(str(value).replace("$", "").replace(",", "").strip())
-    except InvalidOperation:
+    if not isinstance(value, Decimal):
+        try:
+            value = Decimal(str(value).replace("$", "").replace(",", "").strip())
+        except InvalidOperation:
+            return None
+    if not value.is_finite() or abs(value) >= MONEY_LIMIT:
         return None
+    return value
 
 
 def money(value):
@@ -147,8 +159,13 @@ class Rendered:
     html: str
 
 
-def render(settings, name, context):
-    """Render message ``name`` with ``context``; raises TemplateProblem with a clear message."""
+def render(settings, name, context, one_line_subject=False):
+    """Render message ``name`` with ``context``; raises TemplateProblem with a clear message.
+
+    A subject with a line break is refused (HeaderInjection), unless ``one_line_subject``:
+    for the messages the system sends from stored records, where a line break that slipped
+    into a name or a title must not cost the recipient the message, it is made one line.
+    """
     import jinja2
     if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", name or "") or ".." in name:
         raise TemplateProblem(f"Unknown template '{name}'")
@@ -171,6 +188,8 @@ def render(settings, name, context):
         raise TemplateProblem(_undefined_message(name, exc))
     except jinja2.TemplateSyntaxError as exc:
         raise TemplateProblem(f"Template {exc.name or name} line {exc.lineno}: {exc.message}")
+    if one_line_subject:
+        subject = one_line(subject)
     check_header(subject, "subject")
     if not subject:
         raise TemplateProblem(f"Template {name}.subject.j2 rendered an empty subject")

@@ -346,6 +346,8 @@ def migrate(db, upto=None):
     for name, fn in MIGRATIONS:
         with db.atomic():
             if _dialect(db) == "postgres":
+                # a schema change waits for its turn, however long (not the commands' timeout)
+                db.execute_sql("SET LOCAL lock_timeout = 0")
                 db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_ID,))
             param = "%s" if _dialect(db) == "postgres" else "?"
             cur = db.execute_sql(f'SELECT 1 FROM "schema_migrations" WHERE "name" = {param}', (name,))

@@ -225,7 +225,7 @@ def _send_email(app, row, recipients, run, outcome):
     if text is None:
         if not row.template:
             raise mail.TransportError("nothing to send: no body and no template", permanent=True)
-        r = mail.render(settings, row.template, _loads(row.context, {}))
+        r = mail.render(settings, row.template, _loads(row.context, {}), one_line_subject=True)
         subject, text, html = subject or r.subject, r.text, r.html
         rendered = {"subject": subject, "body_text": text, "body_html": html}
     esc = Escalation.get_or_none(Escalation.id == row.escalation_id) if row.escalation_id else None

@@ -33,9 +33,29 @@ def paint(text, style, enabled=None):
     return click.style(text, **STYLES[style])
 
 
+_UNSAFE = None
+
+
+def terminal_safe(text):
+    """Text people typed, made harmless for a terminal: control characters (escape sequences
+    that would move the cursor, retitle the window or clear the screen; a carriage return
+    that would overwrite a line) and bidirectional overrides are shown escaped, never obeyed.
+    Line breaks, tabs and colour (SGR) sequences stay."""
+    global _UNSAFE
+    if _UNSAFE is None:
+        import re
+        _UNSAFE = re.compile("\x1b\\[[0-9;]*m|[\x00-\x08\x0b-\x1f\x7f-\x9f"
+                             "\u202a-\u202e\u2066-\u2069]")
+    if text.isascii() and text.isprintable():
+        return text
+    return _UNSAFE.sub(lambda m: m.group() if len(m.group()) > 1 else
+                       m.group().encode("unicode_escape").decode("ascii"), text)
+
+
 def page(text):
     """Long output through a pager on a terminal; straight through otherwise."""
     import shutil
+    text = terminal_safe(text)
     if sys.stdout.isatty() and text.count("\n") + 1 > shutil.get_terminal_size().lines - 1:
         click.echo_via_pager(text, color=color_enabled())
     else:
@@ -198,7 +218,7 @@ def render(rows, fmt, columns=None, headers=None, empty="Nothing to show.", out=
     if out is sys.stdout:
         page(text)
     else:
-        out.write(text + "\n")
+        out.write(terminal_safe(text) + "\n")
 
 
 def _is_terminal(out):
@@ -228,7 +248,7 @@ def render_object(obj, fmt, out=None):
     else:
         width = max(len(k) for k in obj) if obj else 0
         for k, v in obj.items():
-            out.write(f"{k.ljust(width)}  {_cell(v)}\n")
+            out.write(terminal_safe(f"{k.ljust(width)}  {_cell(v)}") + "\n")
 
 
 def json_line(obj, out=None):

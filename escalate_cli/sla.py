@@ -36,7 +36,9 @@ def business_intervals(cal, start):
         if closes <= start:
             continue
         yield max(opens, start), closes
-    raise ValueError("the calendar has no business time in ten years")
+    from .errors import ConfigError
+    raise ConfigError("settings: the SLA window does not fit in ten years of the business "
+                      "calendar (too few business hours or days for it)")
 
 
 def day_hours(cal, day):

@@ -44,6 +44,15 @@ class JobSettings:
     batch: int = 500
 
 
+def _table(raw, key):
+    value = raw.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValueError(f"[jobs.{key}] must be a table")
+    return value
+
+
 def job_settings(app):
     cached = getattr(app, "_job_settings", None)
     if cached is not None:
@@ -62,18 +71,18 @@ def job_settings(app):
             if d not in JOB_NAMES:
                 raise ValueError(f"jobs.disabled: unknown job {d!r}")
         specs = dict(timing.DEFAULT_SCHEDULE)
-        specs.update({str(k): str(v) for k, v in (raw.get("schedule") or {}).items()})
+        specs.update({str(k): str(v) for k, v in _table(raw, "schedule").items()})
         for name, text in specs.items():
             if name not in JOB_NAMES:
                 raise ValueError(f"jobs.schedule: unknown job {name!r}")
             js.schedule[name] = timing.parse_schedule(text)
-        for name, text in (raw.get("stale_after") or {}).items():
+        for name, text in _table(raw, "stale_after").items():
             if name not in JOB_NAMES:
                 raise ValueError(f"jobs.stale_after: unknown job {name!r}")
             js.stale_after[name] = timing.parse_duration(text)
-        js.rate_watch_pod = (raw.get("rate_watch") or {}).get("pod") or None
+        js.rate_watch_pod = _table(raw, "rate_watch").get("pod") or None
         js.batch = max(1, int(raw.get("batch", js.batch)))
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         raise ConfigError(f"settings: {exc}")
     app._job_settings = js
     return js

@@ -31,6 +31,26 @@ def holder_id():
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
+def holder_is_dead(holder):
+    """True when ``holder`` (host:pid:nonce) is a process of this host that no longer exists:
+    a job killed mid-run (SIGKILL, OOM) leaves its lease behind, and the next run on the same
+    host takes it over at once instead of skipping until the lease expires. A holder on
+    another host is trusted until its lease expires."""
+    parts = holder.rsplit(":", 2)
+    if len(parts) != 3 or parts[0] != socket.gethostname() or not parts[1].isdigit():
+        return False
+    pid = int(parts[1])
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:          # alive, but another user's process
+        return False
+    return False
+
+
 def _advisory_key(db, name):
     cur = db.execute_sql("SELECT current_database(), current_schema()")
     database, schema = cur.fetchone()
@@ -59,10 +79,15 @@ class JobLock:
                 return self
             time.sleep(min(0.5, max(0.05, deadline - time.monotonic())))
 
-    def __exit__(self, *exc):
+    def __exit__(self, exc_type, exc, tb):
         if self.acquired:
             try:
                 self._release()
+            except Exception:  # noqa: BLE001
+                # The job failed already (often: the connection is gone, and with it a
+                # PostgreSQL lock); its own error is the one to report, not this one.
+                if exc_type is None:
+                    raise
             finally:
                 self.acquired = False
         return False
@@ -88,7 +113,8 @@ class JobLock:
         now = real_now()
         with self._bound(), db.atomic():        # BEGIN IMMEDIATE: one writer decides
             row = Lease.get_or_none(Lease.name == self.name)
-            if row is not None and row.holder != self.holder and row.expires_at > now:
+            if row is not None and row.holder != self.holder and row.expires_at > now \
+                    and not holder_is_dead(row.holder):
                 return False
             (Lease.insert(name=self.name, holder=self.holder, expires_at=now + self.ttl)
              .on_conflict(conflict_target=[Lease.name],

@@ -20,14 +20,17 @@ def proc_env(base_env, user):
 
 
 def test_simultaneous_claims_exactly_one_wins(run, demo, base_env):
+    """Twenty claims at once (seventeen managers of the pod, the COO, the CEO and an admin):
+    one winner; the nineteen others exit 4 naming the owner; one event."""
     managers = []
-    for i in range(9):
+    for i in range(16):
         login = f"mgr{i}"
         r = run("user", "add", login, "--name", f"Manager {i}", "--email", f"m{i}@intime.com",
                 "--role", "manager", "--pod", "Recruiting Pod A", user="admin")
         assert r.exit_code == 0, r.stderr
         managers.append(login)
     claimants = ["sarah.martinez", "olivia.park", "david.kim", "admin"] + managers
+    assert len(claimants) == 20
     procs = [spawn(proc_env(base_env, login), "claim", CODE) for login in claimants]
     results = [(p.wait(timeout=120), *p.communicate()) for p in procs]
     winners = [i for i, (code, out, err) in enumerate(results) if code == 0]

@@ -9,16 +9,22 @@ pass_app = click.pass_obj
 def read_text(value, what="text", required=True, editor=True, template=""):
     """TEXT as given; ``-`` reads stdin; nothing opens $EDITOR (when allowed and on a terminal)."""
     if value == "-":
-        data = sys.stdin.read()
-        return data
+        return _no_nul(sys.stdin.read(), what)
     if value is None and editor and sys.stdin.isatty():
         edited = click.edit(template)
         if edited is None or not edited.strip():
             raise click.UsageError(f"Aborted: no {what} written.")
-        return edited
+        return _no_nul(edited, what)
     if value is None and required:
         raise click.UsageError(f"Please provide the {what} (or '-' to read it from stdin).")
     return value
+
+
+def _no_nul(text, what):
+    """NUL reaches no store (PostgreSQL refuses it in text): like in arguments, a usage error."""
+    if "\x00" in text:
+        raise click.UsageError(f"The {what} contains a NUL character.")
+    return text
 
 
 def parse_when(app, value, option="--at"):

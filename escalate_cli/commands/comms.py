@@ -75,7 +75,8 @@ def email_new(app, code, template, to, cc, subject, variables, edit, draft, prev
         contact = esc.contact if esc.contact_id else None
         ctx = comms.client_context(app, esc, app.actor, contact, variables)
         r = mail.render(app.get_settings(), template, ctx)
-        click.echo(f"Subject: {subject or r.subject}\n\n{r.text}", nl=False)
+        from ..output import terminal_safe
+        click.echo(terminal_safe(f"Subject: {subject or r.subject}\n\n{r.text}"), nl=False)
         return
 
     def editor(text):

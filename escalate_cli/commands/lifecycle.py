@@ -198,7 +198,8 @@ def sla_explain(app, code, at, fmt):
     if fmt == "json":
         render_object(expl, "json")
     else:
-        click.echo("\n".join(slaexplain.render_text(expl, app.get_settings().zone)))
+        from ..output import terminal_safe
+        click.echo(terminal_safe("\n".join(slaexplain.render_text(expl, app.get_settings().zone))))
 
 
 @sla.command("policy")
