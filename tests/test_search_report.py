@@ -140,11 +140,11 @@ def test_search_table_csv_and_errors(run, corpus):
     assert r.exit_code == 0, r.stderr         # query syntax is never passed through raw
 
 
-def test_search_indexes_rows_written_before_the_migration(run, db_url):
+def test_search_indexes_rows_written_before_the_migration(run, db_url, config_file):
     from escalate_cli import migrations
     from escalate_cli.context import App
     from escalate_cli.demo import load_demo
-    app = App(db_url=db_url, env={"ESCALATE_CONFIG": "/nonexistent"})
+    app = App(db_url=db_url, env={"ESCALATE_CONFIG": str(config_file)})
     migrations.migrate(app.db, upto="0003_sla_policy_snapshot")
     load_demo(app)           # written by the 0003 schema: no search index yet
     app.close()
