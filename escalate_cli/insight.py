@@ -167,7 +167,11 @@ def recommend(app, esc):
         for rule in entry.escalate_if:
             found = run_check(rule, evidence)
             if found:
-                note = f"{rule.get('label')}: {found}"
+                # The note goes on the timeline, which the reporter reads: never quote an
+                # internal note there.
+                public = run_check(rule, evidence.public()) if manages else None
+                note = (f"{rule.get('label')}: {public}" if public
+                        else f"{rule.get('label')} (see the internal notes)")
                 to = rule.get("to", "coo")
                 recs.append(Recommendation(
                     "escalate", (f"Escalate further: {rule.get('label')} ({found})" if manages
@@ -338,11 +342,27 @@ class Evidence:
         self.app = app
         self.esc = esc
         parts = [esc.title, esc.description, esc.assessment or ""]
+        public = list(parts)
         for act in domain.timeline(app, esc):
             if act.type not in _SKIP_TYPES:
                 parts.extend([act.subject or "", act.body or ""])
+                if not act.internal:
+                    public.extend([act.subject or "", act.body or ""])
+        self._set_text(parts)
+        self._public_parts = public if len(public) < len(parts) else None
+
+    def _set_text(self, parts):
         self.text = "\n".join(p for p in parts if p)
         self.sentences = [s for s in re.split(r"(?<=[.!?])\s+|\n+", self.text) if s.strip()]
+
+    def public(self):
+        """The same evidence without internal notes: what may be quoted where ICs read."""
+        if self._public_parts is None:
+            return self
+        other = object.__new__(Evidence)
+        other.app, other.esc, other._public_parts = self.app, self.esc, None
+        other._set_text(self._public_parts)
+        return other
 
     @property
     def contract(self):

@@ -260,6 +260,37 @@ def test_legal_threat_in_an_internal_note_counts_only_for_those_who_read_notes(r
     assert "lawsuit" not in run("show", code, "--format", "json", user="john.smith").stdout
 
 
+def test_the_suggested_escalation_note_never_quotes_an_internal_note(run, demo):
+    """The note of the suggested command lands on the timeline, which the reporter reads."""
+    import shlex
+    code = create(run, "Notice period dispute", "Contract Dispute", "Terms",
+                  "Client disputes the notice period.")
+    r = run("note", code, "Their counsel said they will sue us over kiwibird.",
+            user="sarah.martinez")
+    assert r.exit_code == 0, r.stderr
+    rec = fired(run, code)
+    assert "kiwibird" in rec["text"]            # the manager may read the note
+    assert "kiwibird" not in rec["command"]
+    assert rec["command"].endswith("'Client threatens legal action (see the internal notes)'")
+    r = run(*shlex.split(rec["command"])[1:], user="sarah.martinez")
+    assert r.exit_code == 0, r.stderr
+    for args in (("timeline", code), ("show", code, "--format", "json"), ("events",)):
+        out = run(*args, user="john.smith").stdout
+        assert "Client threatens legal action" in out or args == ("events",)
+        assert "kiwibird" not in out
+
+
+def test_the_suggested_escalation_note_quotes_what_the_reporter_wrote(run, demo):
+    code = create(run, "Notice period dispute", "Contract Dispute", "Terms",
+                  "Client's counsel says they will take legal action.")
+    r = run("note", code, "Their counsel said they will sue us over kiwibird.",
+            user="sarah.martinez")
+    assert r.exit_code == 0, r.stderr
+    rec = fired(run, code)
+    assert "kiwibird" not in rec["command"]
+    assert "will take legal action" in rec["command"]
+
+
 def test_process_failure_affecting_several_clients(run, demo, tmp_path):
     setup_records(run, tmp_path)
     first = create(run, "Invoice template bug", "System/Process Failure", "Template",
