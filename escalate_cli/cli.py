@@ -78,15 +78,31 @@ class EscalateGroup(click.Group):
     def parse_args(self, ctx, args):
         if any("\x00" in a for a in args):
             raise click.UsageError("arguments cannot contain NUL characters", ctx)
+        if any(_not_utf8(a) for a in args):
+            raise click.UsageError("arguments must be valid UTF-8 text", ctx)
         return super().parse_args(ctx, args)
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as exc:
+            _usage_fail(exc)
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except EscalateError as exc:
             _fail(exc.message, exc.exit_code)
+        except click.UsageError as exc:
+            _usage_fail(exc)
         except (click.exceptions.Exit, click.ClickException, click.Abort, KeyboardInterrupt):
             raise
+        except UnicodeError as exc:
+            if not isinstance(exc, UnicodeDecodeError) and "surrogate" not in str(exc):
+                raise
+            _fail("the input is not valid UTF-8 text", ExitCode.USAGE)
+        except OverflowError:
+            _fail("a date or number is out of range", ExitCode.USAGE)
         except BrokenPipeError:
             sys.stderr.close()
             sys.exit(ExitCode.OK)
@@ -117,6 +133,22 @@ def one_line(message):
         else:
             out.append(ch)
     return "".join(out)
+
+
+def _not_utf8(text):
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:      # undecodable bytes arrive as lone surrogates
+        return True
+    return False
+
+
+def _usage_fail(exc):
+    """A usage error as one line, with where to look (click prints four)."""
+    ctx = getattr(exc, "ctx", None)
+    where = f" See '{ctx.command_path} --help'." if ctx is not None else ""
+    message = exc.format_message().rstrip()
+    _fail(message + ("" if message.endswith(".") else ".") + where, ExitCode.USAGE)
 
 
 def _fail(message, code):

@@ -481,8 +481,14 @@ def parse_now(value):
     except ValueError:
         raise ConfigError(f"ESCALATE_NOW must be ISO 8601 with an offset, not {value!r}")
     if t.tzinfo is None:
-        raise ConfigError(f"ESCALATE_NOW needs a UTC offset, for example {value}+00:00")
-    return t.astimezone(dt.timezone.utc)
+        example = t.isoformat(timespec="seconds") + "+00:00"
+        raise ConfigError(f"ESCALATE_NOW needs a UTC offset, for example {example}")
+    from .timeparse import in_range
+    try:
+        return in_range(t.astimezone(dt.timezone.utc), value)
+    except (ValueError, OverflowError) as exc:
+        raise ConfigError(f"ESCALATE_NOW: {exc}" if isinstance(exc, ValueError)
+                          else f"ESCALATE_NOW is out of range: {value!r}")
 
 
 def current_time(env=None):

@@ -3,6 +3,16 @@ import datetime as dt
 import re
 
 UTC = dt.timezone.utc
+EARLIEST = dt.datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = dt.datetime(3000, 1, 1, tzinfo=UTC)
+
+
+def in_range(t, text):
+    """``t`` if it lies in the years a record can hold (1970-2999), else ValueError."""
+    if t is None or not EARLIEST <= t < LATEST:
+        raise ValueError(f"{text.strip()[:40]!r} is out of range: give a time between the "
+                         f"years 1970 and 2999")
+    return t
 
 
 def parse_when(text, zone, now):
@@ -12,11 +22,16 @@ def parse_when(text, zone, now):
         raise ValueError(f"cannot read {text[:40]!r} as a time")
     try:
         t = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-        if t.tzinfo is None:
-            t = t.replace(tzinfo=zone)
-        return t.astimezone(UTC)
     except ValueError:
         pass
+    else:
+        if t.tzinfo is None:
+            t = t.replace(tzinfo=zone)
+        try:
+            t = t.astimezone(UTC)
+        except OverflowError:
+            t = None
+        return in_range(t, text)
     local_now = now.astimezone(zone).replace(tzinfo=None)
     m = re.fullmatch(r"(today|tomorrow)\s+(?:at\s+)?(\d{1,2})(?::(\d{2}))?\s*(am|pm)?", text.lower())
     if m:
@@ -28,11 +43,12 @@ def parse_when(text, zone, now):
             hour = 0
         if hour > 23 or minute > 59:
             raise ValueError(f"cannot read {text!r} as a time")
-        return dt.datetime.combine(day, dt.time(hour, minute), tzinfo=zone).astimezone(UTC)
+        return in_range(dt.datetime.combine(day, dt.time(hour, minute), tzinfo=zone)
+                        .astimezone(UTC), text)
     import dateparser
     parsed = dateparser.parse(text, settings={
         "TIMEZONE": zone.key, "RETURN_AS_TIMEZONE_AWARE": True, "PREFER_DATES_FROM": "future",
         "RELATIVE_BASE": local_now, "TO_TIMEZONE": "UTC"})
     if parsed is None:
         raise ValueError(f"cannot read {text!r} as a time; try 2024-11-29 09:00 or 'tomorrow 9am'")
-    return parsed.astimezone(UTC)
+    return in_range(parsed.astimezone(UTC), text)

@@ -141,3 +141,54 @@ def test_locked_database_is_one_clear_line(run, demo, db_url):
         holder.close()
     assert r.exit_code == 4, r.stderr
     assert r.stderr.strip() == "Error: the database is busy; try again"
+
+
+def test_usage_errors_are_one_line_that_says_where_to_look(run, demo, snap):
+    before = snap()
+    r = run("create", "--title", "T", "--category", "Client Complaint", "--priority", "urgent",
+            "--description", "d", user="john.smith")
+    assert r.exit_code == 2
+    assert r.stderr.strip() == ("Error: Invalid value for '--priority': 'urgent' is not one of "
+                                "'critical', 'high', 'medium', 'low'. "
+                                "See 'escalate create --help'.")
+    r = run("nosuch", user="john.smith")
+    assert r.exit_code == 2
+    assert r.stderr.strip() == "Error: No such command 'nosuch'. See 'escalate --help'."
+    assert snap() == before
+
+
+def test_text_that_is_not_utf8_is_a_usage_error(run, demo, snap):
+    before = snap()
+    r = run("note", demo, "bad \udcff", user="sarah.martinez")
+    assert (r.exit_code, r.stderr.strip()) == (
+        2, "Error: arguments must be valid UTF-8 text. See 'escalate --help'.")
+    r = run("note", demo, "-", user="sarah.martinez", input=b"\xff\xfe a latin-1 note")
+    assert (r.exit_code, r.stderr.strip()) == (2, "Error: the input is not valid UTF-8 text")
+    assert snap() == before
+
+
+@pytest.mark.parametrize("args", [
+    ("hold", "{code}", "--reason", "r", "--until", "9999-12-31 23:59"),
+    ("report", "--until", "9999-12-31"),
+    ("report", "--until", "0001-01-01"),
+    ("task", "{code}", "--title", "t", "--assign", "finance", "--due", "9999-12-31 23:00",
+     "--priority", "low"),
+    ("jobs", "sla-sweep", "--now", "9999-12-31T23:00:00+00:00"),
+    ("events", "--since", "99999999999999999999999"),
+])
+def test_far_off_dates_and_numbers_are_usage_errors(run, demo, snap, args):
+    before = snap()
+    r = run(*[a.format(code=demo) for a in args], user="sarah.martinez")
+    assert r.exit_code == 2, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert "out of range" in r.stderr or "not in the range" in r.stderr
+    assert "internal error" not in r.stderr
+    assert snap() == before
+
+
+def test_now_out_of_range_or_without_offset_is_one_clear_line(run, demo):
+    r = run("list", user="sarah.martinez", now="2024-11-01")
+    assert r.stderr.strip() == ("Error: ESCALATE_NOW needs a UTC offset, for example "
+                                "2024-11-01T00:00:00+00:00")
+    r = run("list", user="sarah.martinez", now="9999-12-31T20:00:00-05:00")
+    assert r.exit_code == 1 and "out of range" in r.stderr
