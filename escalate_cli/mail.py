@@ -266,9 +266,11 @@ class Outgoing:
     auto_submitted: bool = False
     envelope_from: str | None = None
 
+    skip: frozenset = frozenset()     # bare lower-case addresses already done (a retry)
+
     @property
     def recipients(self):
-        seen, out = set(), []
+        seen, out = set(self.skip), []
         for addr in list(self.to) + list(self.cc) + list(self.bcc):
             bare = bare_address(addr).lower()
             if bare and bare not in seen:

@@ -17,8 +17,11 @@ transaction). Delivery happens after the commit, by the command when it can and 
   any SMTP client can do; mail programs drop the duplicate by Message-ID).
 - **Failures.** An SMTP 4xx, a refused connection or a timeout leaves the row ``failed``
   with its error and retries it with exponential backoff; a 5xx (or too many attempts)
-  makes it ``dead``. Recipients the server refuses are recorded on the contact and the
-  escalation.
+  makes it ``dead``. Recipients the server refuses for good (5xx) are recorded on the
+  contact and the escalation; one it refuses for now (4xx, greylisting) is retried.
+- **Partial delivery.** The recipients a server has accepted, and those it refused for
+  good, are kept on the row (``recipients.done``): a retry goes only to the others, so
+  nobody receives the same message twice.
 """
 import copy
 import datetime as dt
@@ -47,6 +50,7 @@ class Outcome:
     refused: dict = field(default_factory=dict)
     to: list = field(default_factory=list)
     skipped: bool = False            # the channel is not configured here (no SMS gateway)
+    done: list = field(default_factory=list)   # recipients never to send this row to again
 
 
 @dataclass
@@ -204,7 +208,6 @@ def _deliver(app, row, owner, run):
                 raise mail.TransportError(f"unknown channel {row.channel!r}", permanent=True)
         except mail.TransportError as exc:
             outcome.error = str(exc)
-            outcome.refused = exc.refused
             outcome.status = "dead" if exc.permanent else "failed"
         except Refused as exc:                         # a template or header problem
             outcome.status, outcome.error = "dead", exc.message
@@ -247,21 +250,38 @@ def _send_email(app, row, recipients, run, outcome):
         date=app.now.astimezone(settings.zone), attachments=attachments,
         calendar=parts.get("calendar"), calendar_method=parts.get("method"),
         auto_submitted=headers.get("auto", True))
-    message = mail.build_message(outgoing)
+    done = {a.lower() for a in recipients.get("done", [])}
+    outgoing.skip = frozenset(done)
+    envelope = outgoing.recipients
     rendered["message_id"] = outgoing.message_id
+    if not envelope:               # everyone was reached, or refused for good, before
+        outcome.done = sorted(done)
+        return rendered
+    message = mail.build_message(outgoing)
     try:
         transport = run.smtp_transport()
-        outcome.refused = transport.send(outgoing, message)
+        refused = transport.send(outgoing, message)
     except mail.TransportError as exc:
         if exc.connection:
             run.smtp = None
-        raise
+        if not exc.refused:
+            raise
+        refused = exc.refused          # every recipient refused: sorted out below
+    refused = {mail.bare_address(a).lower(): v for a, v in refused.items()}
+    for_good = {a: v for a, v in refused.items() if v[0] >= 500}
+    for_now = {a: v for a, v in refused.items() if v[0] < 500}
+    outcome.refused = for_good
+    outcome.done = sorted(done | {a.lower() for a in envelope if a.lower() not in for_now})
     to = {mail.bare_address(a).lower() for a in outgoing.to}
-    if outcome.refused and to <= {a.lower() for a in outcome.refused}:
+    if for_now:
+        outcome.status = "failed"
+        outcome.error = "refused for now, will retry: " + mail._refusals(for_now) + (
+            "; refused: " + mail._refusals(for_good) if for_good else "")
+    elif for_good and to <= set(for_good) | done:
         outcome.status = "dead"
-        outcome.error = "refused: " + mail._refusals(outcome.refused)
-    elif outcome.refused:
-        outcome.error = "some recipients refused: " + mail._refusals(outcome.refused)
+        outcome.error = "refused: " + mail._refusals(for_good)
+    elif for_good:
+        outcome.error = "some recipients refused: " + mail._refusals(for_good)
     return rendered
 
 
@@ -280,17 +300,21 @@ def _finish(app, row, owner, outcome, rendered):
                     settings.outbox_backoff_max_seconds)
         values.update(status="failed", next_attempt_at=now + dt.timedelta(seconds=delay))
     values.update(rendered)
+    if outcome.done:
+        recipients = _loads(row.recipients, {})
+        recipients["done"] = outcome.done
+        values["recipients"] = json.dumps(recipients)
     with atomic():
         held = (Outbox.update(**values)
                 .where((Outbox.id == row.id) & (Outbox.lease_owner == owner)
                        & (Outbox.status == "sending")).execute())
         if not held:          # our lease expired and another deliverer took the row over
             return
-        if outcome.status == "failed":
-            return
         row = Outbox.get_by_id(row.id)
         author_app = _as_author(app, row)
         recorded = record_refusals(author_app, row, outcome.refused) if outcome.refused else False
+        if outcome.status == "failed":
+            return
         if outcome.status == "dead" and not recorded and not outcome.skipped:
             _record_dead(author_app, row, outcome)
         after = _loads(row.parts, {}).get("after")

@@ -357,6 +357,57 @@ def test_refused_recipient_recorded_on_contact_and_escalation(run, demo, smtp):
     assert sent["to"] == "tom.lee@google.com"
 
 
+def test_a_client_refused_for_now_is_retried_and_nobody_gets_it_twice(run, demo, smtp):
+    """Greylisting (450 on RCPT) is not a bounce: the client is not marked unreachable, the
+    message stays queued, and the retry goes to the client alone (the reporter, CC, and the
+    sender, BCC, had it already)."""
+    def copies(address):
+        return len([m for m in smtp.to(address) if m.subject.startswith("Re: Invoice")])
+
+    claimed(run)
+    smtp.refuse(JANE, "450 4.2.0 <{a}>: Recipient address rejected: Greylisted, try later")
+    r = run("email", CODE, *APOLOGY, user=SARAH, now=EMAILED)
+    assert (r.exit_code, r.stderr) == (1, "Error: Failed to send email. Please try again.\n")
+    assert smtp.to(JANE) == []
+    assert copies("john.smith@intime.com") == 1
+    assert copies("sarah.martinez@intime.com") == 1
+    [(when,)] = sql(run, "SELECT unreachable_at FROM contact WHERE email = ?", JANE)
+    assert when is None
+    assert events(run, "activity.email_bounced") == []
+    [row] = [x for x in outbox_rows(run, "--failed") if x["subject"].startswith("Re: Invoice")]
+    assert row["status"] == "failed" and "refused for now" in row["last_error"]
+    assert events(run, "activity.email_sent") == []
+
+    smtp.handler.refuse.clear()
+    r = run("jobs", "deliver", user="admin", now="2024-11-29T08:30:00-05:00")
+    assert r.exit_code == 0, r.stderr
+    [got] = smtp.to(JANE)
+    assert got.rcpt_tos == [JANE]                      # the client alone
+    assert got.message["Cc"] and "john.smith@intime.com" in got.message["Cc"]   # headers kept
+    assert copies("john.smith@intime.com") == 1  # not twice
+    assert copies("sarah.martinez@intime.com") == 1
+    [sent] = events(run, "activity.email_sent")
+    assert sent["to"] == JANE
+    r = run("jobs", "deliver", user="admin", now="2024-11-29T09:30:00-05:00")
+    assert r.exit_code == 0 and copies(JANE) == 1
+
+
+def test_a_retry_after_a_bounce_never_resends_to_those_who_had_it(run, demo, smtp):
+    def copies(address):
+        return len([m for m in smtp.to(address) if m.subject.startswith("Re: Invoice")])
+
+    claimed(run)
+    smtp.refuse(JANE)
+    r = run("email", CODE, *APOLOGY, user=SARAH, now=EMAILED)
+    assert r.exit_code == 1 and "Unable to reach client" in r.stderr
+    [row] = [x for x in outbox_rows(run, "--failed") if x["subject"].startswith("Re: Invoice")]
+    assert row["status"] == "dead"
+    r = run("outbox", "retry", row["id"], user=SARAH, now="2024-11-29T08:20:00-05:00")
+    assert copies("john.smith@intime.com") == 1
+    assert copies("sarah.martinez@intime.com") == 1
+    assert smtp.to(JANE) == []
+
+
 # -- step 7 and 12: tasks -------------------------------------------------------------------
 
 def test_step7_task_for_finance_and_step12_done(run, demo, smtp):
