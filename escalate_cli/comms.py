@@ -387,6 +387,13 @@ def create_task(app, code, title, assignee, due, priority="medium", description=
     description = (description or "").strip() or None
     now = app.now
     with atomic():
+        same = Task.select().where(
+            (Task.escalation == esc.id) & (Task.title == title) & (Task.status == "open")
+            & ((Task.assignee_team == team.id) if team else (Task.assignee_user == user.id))
+        ).first()
+        if same is not None:      # a retried command, or a second click: never two of them
+            raise Conflict(f"Task #{same.id} \"{title}\" for {team.name if team else user.name} "
+                           f"is already open")
         task, row_id = _new_task(app, esc, actor, title, user, team, due, priority, description)
         Escalation.update(last_action="task_created", last_action_at=now, updated_at=now).where(
             Escalation.id == esc.id).execute()
@@ -397,7 +404,8 @@ def create_task(app, code, title, assignee, due, priority="medium", description=
     outcome = _deliver(app, row_id)[0]
     if team is not None and outcome is not None and outcome.status == "dead" and outcome.refused:
         raise DeliveryFailed(f"Unable to assign task to {outbox.team_short_name(team)}. "
-                             f"Please contact Admin.")
+                             f"Please contact Admin. (Task #{task.id} is recorded, but "
+                             f"{team.email} refused its email.)")
     return task, team, outcome
 
 
@@ -570,6 +578,19 @@ def _location(meeting, contact):
     if meeting.type == "phone" and contact is not None and contact.phone:
         return f"Phone: {contact.phone}"
     return None
+
+
+def refused_invitees(outcome):
+    """The invitees an invite's delivery refused for good, and the message that says so
+    (the use case's "Unable to reach client..." with the account's other contacts)."""
+    if outcome is None or not outcome.refused:
+        return [], None
+    refused = sorted(mail.bare_address(a).lower() for a in outcome.refused)
+    for addr in refused:
+        contact = Contact.get_or_none(Contact.email == addr)
+        if contact is not None:
+            return refused, outbox.unreachable_message(contact)
+    return refused, f"Unable to reach {', '.join(refused)}."
 
 
 def meeting_emails(meeting):

@@ -468,7 +468,16 @@ def test_task_assignee_errors(run, demo, smtp, snap):
     smtp.refuse("finance@intime.com")
     r = run("task", CODE, "--title", "Issue corrected invoice", "--assign", "finance",
             "--due", "today 17:00", user=SARAH, now=EMAILED)
-    assert (r.exit_code, r.stderr) == (1, "Error: Unable to assign task to Finance. Please contact Admin.\n")
+    assert (r.exit_code, r.stderr) == (1, "Error: Unable to assign task to Finance. Please "
+                                          "contact Admin. (Task #1 is recorded, but "
+                                          "finance@intime.com refused its email.)\n")
+    # running it again does not make a second task
+    again = snap()
+    r = run("task", CODE, "--title", "Issue corrected invoice", "--assign", "finance",
+            "--due", "today 17:00", user=SARAH, now=EMAILED)
+    assert (r.exit_code, r.stderr) == (4, "Error: Task #1 \"Issue corrected invoice\" for "
+                                          "Finance Team is already open\n")
+    assert snap() == again
     # the user task goes to the person, by email and in-app
     r = run("task", CODE, "--title", "Call the candidate", "--assign", JOHN,
             "--due", "tomorrow 9am", user=SARAH, now=EMAILED)
@@ -485,6 +494,23 @@ def _invite(received):
     cal = icalendar.Calendar.from_ical(part.get_content())
     [event] = cal.walk("VEVENT")
     return part, cal, event
+
+
+def test_call_invite_refused_by_the_client_is_said_not_hidden(run, demo, smtp):
+    claimed(run)
+    smtp.refuse(JANE)
+    r = run("call", "schedule", CODE, "--at", "2024-11-29 09:00", "--duration", "30",
+            "--agenda", "Invoice", user=SARAH, now="2024-11-29T08:25:00-05:00")
+    assert r.exit_code == 1
+    assert r.stdout == ("Call scheduled for 9:00 AM ✓ (#1, Fri, Nov 29, 2024 9:00 AM EST; "
+                        "invite sent to john.smith@intime.com)\n")
+    assert r.stderr == ("Error: Unable to reach client. Please try alternate contact. Other "
+                        "contacts at Google Inc.: Tom Lee <tom.lee@google.com> "
+                        "(Procurement Lead, +16505550102)\n")
+    [got] = smtp.messages
+    assert got.rcpt_tos == ["john.smith@intime.com"]
+    [(when,)] = sql(run, "SELECT unreachable_at FROM contact WHERE email = ?", JANE)
+    assert when is not None
 
 
 def test_step8_call_invite_reminder_reschedule_cancel(run, demo, smtp):

@@ -248,11 +248,15 @@ def call_schedule(app, code, at, duration, type_, agenda, location, invite):
     when = parse_when(app, at, "--at")
     text = read_text(agenda, "agenda", required=False, editor=False) if agenda else None
     meeting, outcome = comms.schedule_call(app, code, when, duration, type_, text, invite, location)
-    invited = comms.meeting_emails(meeting)
+    refused, unreachable = comms.refused_invitees(outcome)
+    invited = [a for a in comms.meeting_emails(meeting) if a.lower() not in refused]
     note = f"; invite sent to {', '.join(invited)}" if invited and outcome is not None \
         and outcome.status == "sent" else ""
     click.echo(f"Call scheduled for {comms.clock(app, meeting.starts_at)} ✓ "
                f"(#{meeting.id}, {comms.long_when(app, meeting.starts_at)}{note})")
+    if unreachable:        # the call stands; the client must be reached another way
+        from ..errors import DeliveryFailed
+        raise DeliveryFailed(unreachable)
     _delivery_note(outcome, "invite")
 
 
