@@ -114,9 +114,16 @@ def previous_occurrence(spec, now, zone):
 
 
 def is_due(spec, last_success, now, zone):
-    """Should the in-process scheduler run a daily job now? (Interval jobs are schedule's.)"""
+    """Should the in-process scheduler run a daily job now? (Interval jobs are schedule's.)
+
+    Only on a scheduled day, once its time has come, and if it has not run since: a
+    scheduler started late catches up the same day, never with yesterday's run at 1 AM or
+    with Friday's digest on a Saturday.
+    """
     prev = previous_occurrence(spec, now, zone)
-    return prev is not None and (last_success is None or last_success < prev)
+    if prev is None or prev.astimezone(zone).date() != now.astimezone(zone).date():
+        return False
+    return last_success is None or last_success < prev
 
 
 def stale_after(spec):

@@ -39,6 +39,11 @@ def test_daily_due_and_stale():
     assert is_due(digest, ny(2024, 11, 29, 7, 0), ny(2024, 12, 2, 7, 1), NY)
     assert not is_due(digest, monday_7, ny(2024, 12, 2, 9, 0), NY)
     assert not is_due(digest, ny(2024, 11, 29, 7, 0), ny(2024, 12, 1, 12, 0), NY)   # Sunday
+    # a scheduler started late catches up the same day, never with an older occurrence
+    assert is_due(digest, None, ny(2024, 12, 2, 10, 0), NY)
+    assert not is_due(digest, None, ny(2024, 12, 3, 1, 0), NY)          # 1 AM: not yet today's
+    assert not is_due(digest, None, ny(2024, 12, 7, 9, 0), NY)          # Saturday
+    assert not is_due(digest, ny(2024, 11, 29, 7, 0), ny(2024, 12, 3, 1, 0), NY)
     # stale only once the grace (2 hours) after a missed occurrence has passed
     assert not is_stale(digest, ny(2024, 11, 29, 7, 0), ny(2024, 12, 2, 8, 59), NY)
     assert is_stale(digest, ny(2024, 11, 29, 7, 0), ny(2024, 12, 2, 9, 1), NY)
