@@ -47,7 +47,7 @@ def add_user(app, login, name, email, role, pod=None, phone=None, title=None, ac
         raise Refused(f"Unknown role {role!r}: choose one of {', '.join(ROLES)}")
     name = _one_line((name or "").strip() or login, "name")
     title = _one_line(title, "title") if title else title
-    phone = _one_line(phone, "phone") if phone else phone
+    phone = _check_phone(phone)
     email = _check_email(email)
     pod_obj = None
     if pod:
@@ -60,6 +60,67 @@ def add_user(app, login, name, email, role, pod=None, phone=None, title=None, ac
         return User.create(login=login, name=name, email=email, role=role, phone=phone or None,
                            title=title or None, pod=pod_obj.id if pod_obj else None,
                            created_at=app.now)
+
+
+PHONE_RE = re.compile(r"^\+?[0-9][0-9 ().-]{4,24}$")
+
+
+def _check_phone(phone):
+    phone = (phone or "").strip()
+    if phone and not PHONE_RE.match(phone):
+        raise Refused(f"Invalid phone number {phone!r}: use international format, "
+                      f"e.g. +15550100")
+    return phone or None
+
+
+def update_user(app, login, name=None, email=None, role=None, pod=None, phone=None,
+                title=None, active=None):
+    """Change a user's record (admins). ``pod=""`` takes them out of their pod."""
+    require_role(app.actor, ("admin",), "change users")
+    user = User.get_or_none(User.login == (login or "").strip())
+    if user is None:
+        raise NotFound(f"Unknown user '{login}'")
+    values = {}
+    if name is not None:
+        values["name"] = _one_line(name.strip() or user.login, "name")
+    if email is not None:
+        values["email"] = _check_email(email)
+    if role is not None:
+        if role not in ROLES:
+            raise Refused(f"Unknown role {role!r}: choose one of {', '.join(ROLES)}")
+        values["role"] = role
+    if pod is not None:
+        if pod == "":
+            values["pod"] = None
+        else:
+            pod_obj = Pod.get_or_none(Pod.name == pod)
+            if pod_obj is None:
+                raise Refused(f"Unknown pod '{pod}': add it first (escalate pod add)")
+            values["pod"] = pod_obj.id
+    if phone is not None:
+        values["phone"] = _check_phone(phone) if phone else None
+    if title is not None:
+        values["title"] = _one_line(title, "title") if title else None
+    if active is not None:
+        if not active and user.id == app.actor.id:
+            raise Refused("You cannot deactivate yourself")
+        values["active"] = active
+    if not values:
+        raise Refused("Nothing to change: give --name, --email, --role, --pod, --phone, "
+                      "--title, --active or --inactive")
+    with atomic():
+        User.update(**values).where(User.id == user.id).execute()
+    return User.get_by_id(user.id)
+
+
+def list_pods(app):
+    app.actor
+    return list(Pod.select().order_by(Pod.name))
+
+
+def list_teams(app):
+    app.actor
+    return list(Team.select().order_by(Team.key))
 
 
 def list_users(app):
@@ -157,7 +218,19 @@ def _money(value, field, required=True):
         raise RowError(f"{field} {value!r} is not an amount")
     if not d.is_finite() or d < 0 or d >= Decimal("1e12"):
         raise RowError(f"{field} {value!r} is out of range")
+    if d != d.quantize(Decimal("0.01")):      # money is exact: never round it silently
+        raise RowError(f"{field} {value!r} has more than two decimals")
     return d.quantize(Decimal("0.01"))
+
+
+PERIOD_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+
+
+def _period(value):
+    value = _text(value, "period", limit=20)
+    if not PERIOD_RE.match(value):
+        raise RowError(f"period {value!r} is not a month like 2024-11")
+    return value
 
 
 def _bool(value, field):
@@ -216,7 +289,7 @@ def _parse_row(kind, row, cache):
             raise RowError(f"unknown contract {code!r}")
         hours = _money(row["hours"], "hours")
         return {"number": _text(row["number"], "number", limit=100), "contract": contract.id,
-                "period": _text(row["period"], "period", limit=20), "hours": hours,
+                "period": _period(row["period"]), "hours": hours,
                 "bill_rate": _money(row["bill_rate"], "bill_rate"),
                 "pay_rate": _money(row.get("pay_rate"), "pay_rate", required=False)}
     raise AssertionError(kind)
@@ -247,6 +320,12 @@ def read_csv(path):
         raise Refused(f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8 CSV")
 
 
+def _first_line(last, row):
+    """The line a row starts on (``line_num`` is its last: a quoted field may span lines)."""
+    values = [v for v in row.values() if isinstance(v, str)] + list(row.get(None) or [])
+    return last - sum(v.count("\n") for v in values)
+
+
 def import_csv(app, kind, path, skip_invalid=False, progress=None):
     """Upsert rows by natural key. Bad rows: ``FILE:LINE: reason``; all or nothing by default.
 
@@ -258,7 +337,7 @@ def import_csv(app, kind, path, skip_invalid=False, progress=None):
     text = read_csv(path)
     if "\x00" in text:
         raise Refused(f"{path}: contains NUL bytes; is it really a CSV file?")
-    reader = csv.DictReader(io.StringIO(text, newline=""))
+    reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
     try:
         header = [h.strip().lower() for h in (reader.fieldnames or [])]
     except csv.Error as exc:
@@ -270,11 +349,15 @@ def import_csv(app, kind, path, skip_invalid=False, progress=None):
     reader.fieldnames = header
     cache, rows, errors, seen = {}, [], [], {}
     key_field = NATURAL_KEY[kind]
+    last = reader.line_num
     try:
         for row in reader:
-            line = reader.line_num
+            line, last = _first_line(reader.line_num, row), reader.line_num
             if None in row:
                 errors.append(f"{path}:{line}: too many fields")
+                continue
+            if None in row.values():
+                errors.append(f"{path}:{line}: too few fields (expected {len(header)})")
                 continue
             try:
                 values = _parse_row(kind, row, cache)
@@ -288,7 +371,8 @@ def import_csv(app, kind, path, skip_invalid=False, progress=None):
             seen[k] = line
             rows.append(values)
     except csv.Error as exc:
-        errors.append(f"{path}:{reader.line_num}: {exc}")
+        hint = " (a quote that is never closed?)" if "end of data" in str(exc) else ""
+        errors.append(f"{path}:{last + 1}: {exc}{hint}")
     if errors and not skip_invalid:
         return 0, 0, errors
     model = MODEL[kind]

@@ -468,10 +468,21 @@ def governing_due(esc):
 
 # -- create -------------------------------------------------------------------------------
 
+def _find_account(name):
+    """The account of that name; failing an exact match, the one whose name differs only
+    in case (if just one does)."""
+    name = (name or "").strip()
+    acc = Account.get_or_none(Account.name == name)
+    if acc is None and name:
+        same = list(Account.select().where(pw.fn.LOWER(Account.name) == name.lower()).limit(2))
+        acc = same[0] if len(same) == 1 else None
+    return acc
+
+
 def _lookup_account(name):
     if not name:
         return None
-    acc = Account.get_or_none(Account.name == name.strip())
+    acc = _find_account(name)
     if acc is None:
         raise Refused(f"Unknown account '{name}': import it first (escalate import accounts)")
     return acc
@@ -496,6 +507,11 @@ def create_escalation(app, title, category, priority, description, subcategory=N
         if existing is not None:
             if existing.reporter_id != reporter.id:
                 raise Conflict("That idempotency key was used by someone else")
+            if (existing.title, existing.category, existing.priority,
+                    existing.subcategory or None) != (title, category, priority,
+                                                     subcategory or None):
+                raise Conflict(f"That idempotency key was used for {existing.code}, a different "
+                               f"escalation; use a new key")
             return existing
     acc = _lookup_account(account)
     con = ctr = None
@@ -514,6 +530,9 @@ def create_escalation(app, title, category, priority, description, subcategory=N
         if ctr.account_id != acc.id:
             raise Refused(f"Contract {ctr.code} is not with {acc.name}")
     pod_obj = _pod_for(reporter, pod)
+    if pod_obj is None and source == "manual" and reporter.role in ("ic", "manager"):
+        raise Refused("You are in no pod, so no manager would see this escalation: pass --pod "
+                      "NAME, or ask an admin to put you in a pod (escalate user set LOGIN --pod)")
     files = [_read_attachment(app, path) for path in attachments]
     impact, impact_reason = compute_impact(acc, ctr)
     now = app.now
@@ -624,6 +643,8 @@ def claim(app, code):
     """Take ownership: exactly one of any number of simultaneous claims wins."""
     actor = app.actor
     esc = get_escalation(app, code)
+    if esc.status == "resolved":
+        check_transition(esc, "claim")
     if esc.owner_id == actor.id and esc.status != "pending":
         raise Refused(f"You already own {esc.code}")
     if not can_manage(actor, esc):
@@ -913,7 +934,9 @@ def list_escalations(app, statuses=None, priorities=None, pod=None, owner=None, 
     only_pod = None
     if pod:
         p = Pod.get_or_none(Pod.name == pod)
-        only_pod = p.id if p else -1
+        if p is None:          # a typo must not look like an empty queue
+            raise NotFound(f"Unknown pod '{pod}'")
+        only_pod = p.id
     awaiting = []
     if default_queue:   # and IC resolutions waiting for a manager's approval (A2): few
         q = (Escalation.select(Escalation.id)
@@ -942,15 +965,21 @@ def list_escalations(app, statuses=None, priorities=None, pod=None, owner=None, 
         query = query.where(Escalation.priority.in_(list(priorities)))
     if owner:
         u = User.get_or_none(User.login == owner)
-        query = query.where(Escalation.owner == (u.id if u else -1))
+        if u is None:
+            raise NotFound(f"Unknown user '{owner}'")
+        query = query.where(Escalation.owner == u.id)
     if reporter:
         u = User.get_or_none(User.login == reporter)
-        query = query.where(Escalation.reporter == (u.id if u else -1))
+        if u is None:
+            raise NotFound(f"Unknown user '{reporter}'")
+        query = query.where(Escalation.reporter == u.id)
     if mine:
         query = query.where(Escalation.owner == actor.id)
     if account:
-        a = Account.get_or_none(Account.name == account)
-        query = query.where(Escalation.account == (a.id if a else -1))
+        a = _find_account(account)
+        if a is None:
+            raise NotFound(f"Unknown account '{account}'")
+        query = query.where(Escalation.account == a.id)
     if breached:
         query = query.where(breached_clause(now))
     due = pw.Case(None, [(Escalation.status == "pending", Escalation.response_due),
@@ -1321,6 +1350,10 @@ def escalate_further(app, code, to_role, note):
     if not can_manage(actor, esc):
         raise Refused("Only a manager of this pod or a leader can escalate further")
     check_transition(esc, "escalate")
+    if esc.status == "escalated" and actor.role not in ("coo", "ceo", "admin"):
+        # the leader owns it now; the manager is Consulted and cannot take it back
+        raise Refused(f"{esc.code} is with {esc.owner.name} now: only they or another leader "
+                      f"can escalate it further")
     leader = User.select().where((User.role == to_role) & (User.active == True)).order_by(User.id).first()  # noqa: E712
     if leader is None:
         raise Refused(f"There is no {to_role.upper()} on file: ask an admin to add one")

@@ -22,6 +22,8 @@ def parse_rate(text, option="--bill-rate"):
         raise Refused(f"{option}: {text!r} is not an amount like 120 or 120.50")
     if not rate.is_finite() or rate <= 0 or rate >= Decimal("1e9"):
         raise Refused(f"{option}: {text!r} is out of range")
+    if rate != rate.quantize(Decimal("0.01")):
+        raise Refused(f"{option}: {text!r} has more than two decimals")
     return rate.quantize(Decimal("0.01"))
 
 
@@ -41,6 +43,12 @@ def approve_rate(app, code, bill_rate, effective):
     if not isinstance(effective, dt.date):
         raise Refused("--effective must be a date like 2024-11-01")
     with atomic():
+        same = RateApproval.get_or_none((RateApproval.contract == contract.id)
+                                        & (RateApproval.bill_rate == rate)
+                                        & (RateApproval.effective == effective))
+        if same is not None:
+            from .errors import Conflict
+            raise Conflict(f"{contract.code}: ${rate}/hr from {effective} was approved already")
         approval = RateApproval.create(contract=contract.id, bill_rate=rate, effective=effective,
                                        approved_by=actor.id, created_at=app.now)
         emit(app, "contract.rate_approved", None, {

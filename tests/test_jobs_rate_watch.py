@@ -120,7 +120,18 @@ def test_approve_rate_refusals(run, before_the_incident, snap):
     r = run("contract", "approve-rate", CONTRACT, "--bill-rate", "120", "--effective", "soon",
             user="admin")
     assert r.exit_code == 2
+    r = run("contract", "approve-rate", CONTRACT, "--bill-rate", "120.005", "--effective",
+            "2024-11-01", user="admin")
+    assert (r.exit_code, r.stderr.strip()) == (
+        1, "Error: --bill-rate: '120.005' has more than two decimals")
     assert snap() == before
+    args = ("contract", "approve-rate", CONTRACT, "--bill-rate", "120", "--effective", "2024-11-01")
+    assert run(*args, user="admin").exit_code == 0
+    once = snap()
+    r = run(*args, user="admin")
+    assert (r.exit_code, r.stderr.strip()) == (
+        4, f"Error: {CONTRACT}: $120.00/hr from 2024-11-01 was approved already")
+    assert snap() == once
 
 
 def test_negative_margin_and_underbilling(run, before_the_incident, tmp_path):

@@ -76,8 +76,7 @@ def refused(run, snap, *args, user, now=None, code=1, message=None, input=None):
     before = snap()
     r = run(*args, user=user, now=now, input=input)
     assert r.exit_code == code, (r.exit_code, r.stdout, r.stderr)
-    if code != 2:                      # usage errors come with click's usage lines
-        assert r.stderr.count("\n") == 1, r.stderr
+    assert r.stderr.count("\n") == 1, r.stderr     # one line, usage errors too
     if message is not None:
         assert r.stderr.strip() == f"Error: {message}"
     assert snap() == before

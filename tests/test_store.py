@@ -87,6 +87,35 @@ def test_import_bad_rows_reject_the_whole_file(run, demo, tmp_path, snap):
     assert r.exit_code == 0 and "1 created, 0 updated, 4 skipped" in r.stderr
 
 
+def test_import_refuses_malformed_rows_rounding_and_bad_periods(run, demo, tmp_path, snap):
+    before = snap()
+    cases = [
+        ("accounts", 'name,strategic,annual_revenue\nA,no,1\n"Unterminated,no,1\n',
+         ["{f}:3: unexpected end of data (a quote that is never closed?)"]),
+        ("accounts", "name,strategic,annual_revenue\nShort Co,no\n",
+         ["{f}:2: too few fields (expected 3)"]),
+        ("accounts", "name,strategic,annual_revenue\nCents Co,no,1500000.105\n",
+         ["{f}:2: annual_revenue '1500000.105' has more than two decimals"]),
+        ("contracts", "code,account,candidate,title,bill_rate,pay_rate,start_date\n"
+                      'C-1,Google Inc.,Ann,"Dev\nOps",110,90,2024-10-01\n\n'
+                      "C-2,Google Inc.,Ann,Dev,110.005,90,2024-10-01\n",
+         ["{f}:2: title must be one line (no line breaks or control characters)",
+          "{f}:5: bill_rate '110.005' has more than two decimals"]),
+        ("invoices", "number,contract,period,hours,bill_rate\n"
+                     "INV-2,C-2024-08-15-GOOG-001,2024-99,160,120\n"
+                     "INV-3,C-2024-08-15-GOOG-001,garbage,160,120\n",
+         ["{f}:2: period '2024-99' is not a month like 2024-11",
+          "{f}:3: period 'garbage' is not a month like 2024-11"]),
+    ]
+    for i, (kind, body, expected) in enumerate(cases):
+        f = tmp_path / f"bad{i}.csv"
+        f.write_text(body)
+        r = run("import", kind, str(f), user="admin")
+        assert r.exit_code == 1, r.stderr
+        assert r.stderr.strip().splitlines()[:-1] == [e.format(f=f) for e in expected]
+    assert snap() == before
+
+
 def test_import_wrong_header_and_encoding(run, demo, tmp_path, snap):
     before = snap()
     f = tmp_path / "a.csv"

@@ -60,7 +60,15 @@ def init(app, demo, demo_people, admin_login, email, name):
 
 @click.group()
 def user():
-    """Users: add and list (admins add)."""
+    """Users: add, change and list them (admins add and change).
+
+    \b
+    Examples:
+      escalate user add john.smith --name "John Smith" --email john.smith@intime.com \\
+          --role ic --pod "Recruiting Pod A"
+      escalate user set john.smith --pod "Recruiting Pod B"
+      escalate user list
+    """
 
 
 @user.command("add")
@@ -97,15 +105,75 @@ def user_list(app, fmt):
     Example:
       escalate user list --format csv
     """
-    from ..directory import list_users
+    from ..directory import list_pods, list_users
+    manages = {}
+    for p in list_pods(app):
+        manages.setdefault(p.manager_id, []).append(p.name)
     rows = [{"login": u.login, "name": u.name, "email": u.email, "role": u.role,
-             "pod": u.pod.name if u.pod_id else None, "title": u.title} for u in list_users(app)]
-    render(rows, fmt, columns=["login", "name", "email", "role", "pod", "title"])
+             "pod": ", ".join(dict.fromkeys(([u.pod.name] if u.pod_id else [])
+                                            + manages.get(u.id, []))) or None,
+             "title": u.title, "active": u.active} for u in list_users(app)]
+    render(rows, fmt, columns=["login", "name", "email", "role", "pod", "title", "active"])
+
+
+@user.command("set")
+@click.argument("login", shell_complete=complete_login)
+@click.option("--name", help="Full name, as people see it.")
+@click.option("--email", help="Email address.")
+@click.option("--role", type=click.Choice(["ic", "manager", "coo", "ceo", "admin", "finance"]))
+@click.option("--pod", metavar="POD", shell_complete=complete_pod,
+              help="Move them to this pod ('' takes them out of their pod).")
+@click.option("--phone", metavar="PHONE", help="Mobile number for SMS ('' removes it).")
+@click.option("--title", metavar="TITLE", help="Job title shown on screens.")
+@click.option("--active/--inactive", default=None,
+              help="An inactive user can no longer act and is told nothing.")
+@pass_app
+def user_set(app, login, name, email, role, pod, phone, title, active):
+    """Change a user (admins only): pod, role, contact details, or leaving the company.
+
+    \b
+    Examples:
+      escalate user set john.smith --pod "Recruiting Pod B"
+      escalate user set maria.lopez --phone +15550100 --title "Finance Lead"
+      escalate user set old.timer --inactive
+    """
+    from ..directory import update_user
+    u = update_user(app, login, name=name, email=email, role=role, pod=pod, phone=phone,
+                    title=title, active=active)
+    click.echo(u.login)
 
 
 @click.group()
 def pod():
-    """Pods: a manager and their ICs."""
+    """Pods: a manager and their ICs.
+
+    \b
+    Examples:
+      escalate pod add "Recruiting Pod A" --manager sarah.martinez
+      escalate pod list
+    """
+
+
+@pod.command("list")
+@output_options
+@pass_app
+def pod_list(app, fmt):
+    """List pods with their manager and how many people are in each.
+
+    \b
+    Example:
+      escalate pod list --format json
+    """
+    from ..directory import list_pods
+    from ..models import User
+    pods = list_pods(app)
+    counts = {}
+    for u in User.select(User.pod).where(User.pod.is_null(False) & (User.active == True)):  # noqa: E712
+        counts[u.pod_id] = counts.get(u.pod_id, 0) + 1
+    rows = [{"name": p.name, "manager": p.manager.login if p.manager_id else None,
+             "manager_name": p.manager.name if p.manager_id else None,
+             "members": counts.get(p.id, 0)} for p in pods]
+    render(rows, fmt, columns=["name", "manager", "manager_name", "members"])
 
 
 @pod.command("add")
@@ -127,7 +195,35 @@ def pod_add(app, name, manager):
 
 @click.group()
 def team():
-    """Teams (for example Finance) that receive tasks at a shared address."""
+    """Teams (for example Finance) that receive tasks at a shared address.
+
+    \b
+    Examples:
+      escalate team add finance --name "Finance Team" --email finance@intime.com
+      escalate team list
+    """
+
+
+@team.command("list")
+@output_options
+@pass_app
+def team_list(app, fmt):
+    """List teams with their address and members.
+
+    \b
+    Example:
+      escalate team list --format csv
+    """
+    from ..directory import list_teams
+    from ..models import TeamMember, User
+    teams = list_teams(app)
+    members = {}
+    for tm in (TeamMember.select(TeamMember.team, User.login).join(User)
+               .order_by(User.login).tuples()):
+        members.setdefault(tm[0], []).append(tm[1])
+    rows = [{"key": t.key, "name": t.name, "email": t.email, "active": t.active,
+             "members": ", ".join(members.get(t.id, []))} for t in teams]
+    render(rows, fmt, columns=["key", "name", "email", "active", "members"])
 
 
 @team.command("add")
