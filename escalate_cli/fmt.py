@@ -43,6 +43,16 @@ def when(t, zone):
     return f"{t:%b} {t.day}, {t.year} {int(t.strftime('%I'))}:{t:%M %p}"
 
 
+def when_short(t, zone, now):
+    """'Dec 3 9:00 AM' in the year of ``now``, else as :func:`when`: for tables."""
+    if t is None:
+        return "-"
+    t = t.astimezone(zone)
+    if t.year != now.astimezone(zone).year:
+        return when(t, zone)
+    return f"{t:%b} {t.day} {int(t.strftime('%I'))}:{t:%M %p}"
+
+
 def iso(t):
     return t.isoformat() if t is not None else None
 

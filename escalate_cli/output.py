@@ -104,6 +104,8 @@ WHOLE = {"id", "code", "escalation", "priority", "status", "when", "due", "age",
          "next_attempt_at", "job", "state", "duration", "login", "clock", "action", "at",
          "late", "deliver", "lag", "outcome", "last run", "last success", "schedule", "size",
          "sha256", "content_type"}
+# Cells that wrap rather than lose their end (the SLA state ends with its due time).
+WRAP = {"sla": 12}
 
 
 def fit_columns(table, headers, width, keys=None, comfort=None):
@@ -122,7 +124,8 @@ def fit_columns(table, headers, width, keys=None, comfort=None):
     natural_widths = [natural(i) for i in range(n)]
     widths = list(natural_widths)
     floor = [widths[i] if keys[i] in WHOLE else
-             min(widths[i], max(MIN_WIDTH, display_width(str(headers[i])) + 2)) for i in range(n)]
+             min(widths[i], max(WRAP.get(keys[i], MIN_WIDTH), display_width(str(headers[i])) + 2))
+             for i in range(n)]
     excess = sum(widths) + GAP * (n - 1) - width
     while excess > 0:
         i = max(range(n), key=lambda k: widths[k] - floor[k])
@@ -133,17 +136,17 @@ def fit_columns(table, headers, width, keys=None, comfort=None):
         widths[i] -= step
         excess -= step
 
-    def cell(value, width):
+    def cell(value, width, key=None):
         if not isinstance(value, str) and display_width(str(value)) <= width:
             return value                   # numbers stay numbers (right-aligned)
         text = str(value)
-        if "\n" in text:
+        if "\n" in text or key in WRAP:
             lines = []
             for line in text.split("\n"):
                 lines.extend(textwrap.wrap(line, width, break_long_words=True) or [""])
             return "\n".join(lines)
         return truncate(text, width)
-    cells = [[cell(row[i], widths[i]) if widths[i] < natural_widths[i] else row[i]
+    cells = [[cell(row[i], widths[i], keys[i]) if widths[i] < natural_widths[i] else row[i]
               for i in range(n)] for row in table]
     cramped = any(widths[i] < min(natural_widths[i], COMFORT)
                   for i in range(n) if keys[i] in (comfort or ()))

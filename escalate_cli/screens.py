@@ -2,7 +2,7 @@
 import textwrap
 
 from . import domain
-from .fmt import duration_long, duration_short, money, when
+from .fmt import duration_long, duration_short, money, when, when_short
 from .output import color_enabled, display_width
 
 WIDTH = 68
@@ -245,5 +245,5 @@ def queue_row(app, esc, reporter_name=None, color=None):
         "owner": esc.owner.name if esc.owner_id else "",
         "age": duration_short((end - esc.created_at).total_seconds()),
         "sla": (breach_text(breached, color) if breached and esc.status != "resolved" else state)
-        + (f" (due {when(due, zone)})" if due and not breached else ""),
+        + (f" (due {when_short(due, zone, now)})" if due and not breached else ""),
     }

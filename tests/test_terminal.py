@@ -73,7 +73,8 @@ def test_tables_fit_the_terminal(run, demo, base_env):
             assert max(widths) <= columns, (args, columns, out)
     out, _ = _tty_sized(env, 80, "list")
     assert "ESC-2024-11-28-001" in out and "ESC-2024-11-29-001" in out    # codes never cut
-    assert "Candidate a" in out and "…" in out and long_title not in out  # titles are
+    assert "Candid" in out and "…" in out and long_title not in out       # titles are cut,
+    assert "(due Nov 29" in out and "12:00 PM)" in out       # but a clock wraps, never cut
     wide, _ = _tty_sized(env, 250, "list")
     assert long_title in wide and "Sarah Martinez" in wide               # room for all
     piped = subprocess.run([sys.executable, "-m", "escalate_cli", "list"], env=env,
