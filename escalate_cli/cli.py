@@ -90,7 +90,9 @@ class EscalateGroup(click.Group):
 
     def invoke(self, ctx):
         try:
-            return super().invoke(ctx)
+            rv = super().invoke(ctx)
+            _deliver_urgent(ctx.obj)
+            return rv
         except EscalateError as exc:
             _fail(exc.message, exc.exit_code)
         except click.UsageError as exc:
@@ -133,6 +135,19 @@ def one_line(message):
         else:
             out.append(ch)
     return "".join(out)
+
+
+def _deliver_urgent(app):
+    """Critical notifications go as the command ends (after its commit); what cannot go now
+    stays queued for 'escalate jobs deliver', and the command still succeeds."""
+    if app is None or not getattr(app, "urgent", None):
+        return
+    keys, app.urgent = list(app.urgent), []
+    try:
+        from .outbox import deliver_keys
+        deliver_keys(app, keys)
+    except Exception as exc:  # noqa: BLE001 - the change is committed; delivery can wait
+        click.echo(f"Warning: urgent notifications stay queued: {type(exc).__name__}", err=True)
 
 
 def _not_utf8(text):

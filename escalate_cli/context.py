@@ -18,12 +18,13 @@ class App:
     env: dict = field(default_factory=lambda: os.environ)
     _db: object = None
     _actor: object = None
+    urgent: list = field(default_factory=list)   # outbox keys to deliver as the command ends
 
     @classmethod
     def from_env(cls, db_url=None, login=None, env=None):
         env = os.environ if env is None else env
         return cls(db_url=db_url or env.get("ESCALATE_DB") or default_db_url(),
-                   login=login or env.get("ESCALATE_USER"), env=env)
+                   login=login if login is not None else env.get("ESCALATE_USER"), env=env)
 
     def get_settings(self):
         if self.settings is None:
@@ -51,6 +52,8 @@ class App:
         if self._actor is None:
             self.db  # bind the models
             from .models import User
+            if self.login is not None and not self.login.strip():
+                raise ConfigError("--as needs a login (or leave it out to act as yourself)")
             login = self.login or _os_login()
             user = User.get_or_none(User.login == login)
             if user is None or not user.active:

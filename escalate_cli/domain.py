@@ -229,13 +229,15 @@ def notify(app, user, kind, message, esc=None, email=None, sms=None, dedupe=None
         user=user.id, escalation=esc.id if esc is not None else None, kind=kind,
         message=message, created_at=app.now, dedupe_key=key if dedupe else None,
     ).on_conflict_ignore().execute()
+    urgent = esc is not None and esc.priority == "critical"    # delivered as the command ends
     if email is not None and user.email:
         template, context = email
         enqueue(app, key=f"email:{key}" if dedupe else None, channel="email", esc=esc,
-                to=[user.email], template=template, context=dict(context, message=message))
+                to=[user.email], template=template, context=dict(context, message=message),
+                urgent=urgent)
     if sms is not None and user.phone:
         enqueue(app, key=f"sms:{key}" if dedupe else None, channel="sms", esc=esc,
-                to=[user.phone], subject=None, text=sms)
+                to=[user.phone], subject=None, text=sms, urgent=urgent)
 
 
 def notify_address(app, address, kind, esc, template, context, dedupe=None):
@@ -247,10 +249,16 @@ def notify_address(app, address, kind, esc, template, context, dedupe=None):
 
 def enqueue(app, channel, to, esc=None, key=None, cc=(), bcc=(), subject=None, text=None,
             html=None, template=None, context=None, headers=None, parts=None, status="queued",
-            not_before=None):
-    """Write one outbound message to the outbox; a repeated ``key`` is ignored."""
+            not_before=None, urgent=False):
+    """Write one outbound message to the outbox; a repeated ``key`` is ignored.
+
+    ``urgent``: the command delivers it as it ends (after the commit), not the next
+    ``jobs deliver``.
+    """
     import uuid
     key = key or f"{channel}:{uuid.uuid4().hex}"
+    if urgent and not not_before and status == "queued":
+        app.urgent.append(key)
     return Outbox.insert(
         key=key, channel=channel, escalation=esc.id if esc is not None else None,
         author=app.actor.id if app._actor is not None else None,
@@ -1350,15 +1358,15 @@ def escalate_further(app, code, to_role, note):
     if not can_manage(actor, esc):
         raise Refused("Only a manager of this pod or a leader can escalate further")
     check_transition(esc, "escalate")
-    if esc.status == "escalated" and actor.role not in ("coo", "ceo", "admin"):
-        # the leader owns it now; the manager is Consulted and cannot take it back
-        raise Refused(f"{esc.code} is with {esc.owner.name} now: only they or another leader "
-                      f"can escalate it further")
     leader = User.select().where((User.role == to_role) & (User.active == True)).order_by(User.id).first()  # noqa: E712
     if leader is None:
         raise Refused(f"There is no {to_role.upper()} on file: ask an admin to add one")
     if esc.owner_id == leader.id:
         raise IllegalTransition(f"{esc.code} is already with the {to_role.upper()}")
+    if esc.status == "escalated" and actor.role not in ("coo", "ceo", "admin"):
+        # the leader owns it now; the manager is Consulted and cannot take it back
+        raise Refused(f"{esc.code} is with {esc.owner.name} now: only they or another leader "
+                      f"can escalate it further")
     now = app.now
     previous_owner = esc.owner_id
     with atomic():

@@ -152,6 +152,16 @@ def deliver_ids(app, ids):
         run.close()
 
 
+def deliver_keys(app, keys):
+    """Deliver the rows of these keys now, if still due (``deliver_ids`` by key)."""
+    keys = list(dict.fromkeys(keys))
+    ids = []
+    for i in range(0, len(keys), 500):
+        ids.extend(r[0] for r in Outbox.select(Outbox.id).where(
+            Outbox.key.in_(keys[i:i + 500]) & Outbox.status.in_(DUE_STATUSES)).tuples())
+    return deliver_ids(app, ids)
+
+
 class _Run:
     """Transports shared by the rows of one run; one SMTP connection, opened on demand."""
 

@@ -673,6 +673,10 @@ def test_critical_escalation_texts_the_pod_manager(run, demo, smtp, sms_gateway)
             "--priority", "critical", "--account", "Google Inc.", "--description", "No-show",
             user=JOHN, now="2024-11-29T10:00:00-05:00")
     assert r.exit_code == 0, r.stderr
+    # critical: the command itself delivers, before any 'jobs deliver' runs
+    assert sms_gateway.received[-1]["message"] == ("URGENT: Candidate escalation from John "
+                                                    "Smith. Login to handle.")
+    assert [m.subject for m in smtp.to("sarah.martinez@intime.com")][-1].startswith("[URGENT]")
     r = run("create", "--title", "Minor", "--category", "Client Complaint", "--priority", "low",
             "--description", "Low priority: no SMS", user=JOHN, now="2024-11-29T10:01:00-05:00")
     assert run("jobs", "deliver", now="2024-11-29T10:02:00-05:00").exit_code == 0
