@@ -42,6 +42,8 @@ def _store_error(exc):
         if "no such table" in text or "does not exist" in text and "relation" in text:
             return ConfigError("the database has no escalate schema yet: run 'escalate init'")
         return ConfigError(f"cannot use the database: {_redact(text)}")
+    if name == "DatabaseError" and "not a database" in text:
+        return ConfigError("the database file is not a SQLite database (check --db / ESCALATE_DB)")
     if name == "IntegrityError":
         from .errors import Conflict
         return Conflict("the record changed underneath you; look again and retry")
@@ -190,6 +192,7 @@ def cli(ctx, db_url, login):
     from .context import App
     from .db import prepare
     app = App.from_env(db_url=db_url, login=login)
+    app.may_create = ctx.invoked_subcommand == "init"
     prepare(app.db_url)
     ctx.obj = app
     ctx.call_on_close(app.close)
@@ -209,9 +212,14 @@ Or set up your own: escalate init --admin LOGIN --email EMAIL, then escalate use
 
 def _default_screen(ctx, app):
     """With no command: the queue when we know who you are, else how to get started."""
-    from .errors import EscalateError
+    from .errors import EscalateError, NotFound
     try:
         app.actor
+    except NotFound:
+        if app.login:          # they named someone this store does not know
+            raise
+        click.echo(GETTING_STARTED)
+        ctx.exit(0)
     except EscalateError:
         click.echo(GETTING_STARTED)
         ctx.exit(0)

@@ -19,6 +19,7 @@ class App:
     _db: object = None
     _actor: object = None
     urgent: list = field(default_factory=list)   # outbox keys to deliver as the command ends
+    may_create: bool = True     # may make a new SQLite file (the CLI: 'escalate init' only)
 
     @classmethod
     def from_env(cls, db_url=None, login=None, env=None):
@@ -39,7 +40,7 @@ class App:
     def db(self):
         if self._db is None:
             from .db import open_store
-            self._db = open_store(self.db_url)
+            self._db = open_store(self.db_url, create=self.may_create)
         return self._db
 
     def close(self):

@@ -106,7 +106,9 @@ def is_sqlite_url(url):
     return url.startswith("sqlite:")
 
 
-def make_database(url):
+def make_database(url, create=True):
+    """The peewee database of ``url`` (not yet connected). ``create=False``: a SQLite file
+    that does not exist yet is an error (only ``escalate init`` makes one)."""
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme == "sqlite":
@@ -117,6 +119,10 @@ def make_database(url):
             path = path                                    # sqlite:///abs/path.db
         if not path or path == "/":
             raise ConfigError(f"database URL {url!r} names no file")
+        if path != ":memory:" and not create and not os.path.exists(path):
+            shown = "/" + path.lstrip("/") if path.startswith("/") else path
+            raise ConfigError(f"no database at {shown} yet: run 'escalate init' "
+                              f"(or point --db / ESCALATE_DB at yours)")
         if path != ":memory:":
             folder = os.path.dirname(os.path.abspath(path))
             try:
@@ -173,10 +179,10 @@ def redact_url(url):
     return url
 
 
-def open_store(url):
+def open_store(url, create=True):
     """Bind the models to the database at ``url`` and return it (not yet connected)."""
     from . import models
-    database = make_database(url)
+    database = make_database(url, create=create)
     models.database_proxy.initialize(database)
     return database
 

@@ -43,7 +43,7 @@ def test_help_never_touches_the_database(tmp_path):
 
 def test_bare_command_shows_queue_or_getting_started(run, demo):
     assert "ESC-2024-11-28-001" in run(user="sarah.martinez").stdout
-    r = run(user="nobody")
+    r = run(env={"USER": "nobody.here", "LOGNAME": "nobody.here"})   # an OS login not on file
     assert r.exit_code == 0 and "escalate init --demo" in r.stdout
 
 
@@ -192,3 +192,33 @@ def test_now_out_of_range_or_without_offset_is_one_clear_line(run, demo):
                                 "2024-11-01T00:00:00+00:00")
     r = run("list", user="sarah.martinez", now="9999-12-31T20:00:00-05:00")
     assert r.exit_code == 1 and "out of range" in r.stderr
+
+
+def test_a_command_on_a_store_that_does_not_exist_creates_nothing(tmp_path):
+    missing = tmp_path / "nowhere" / "x.db"
+    for args in (["list"], ["jobs", "status"], ["--as", "sarah.martinez", "show", "ESC-1"]):
+        r = CliRunner().invoke(cli, ["--db", f"sqlite:///{missing}", *args])
+        assert r.exit_code == 1
+        assert r.stderr.strip() == (f"Error: no database at {missing} yet: run 'escalate init' "
+                                    f"(or point --db / ESCALATE_DB at yours)")
+    r = CliRunner().invoke(cli, ["--db", f"sqlite:///{missing}"])
+    assert r.exit_code == 0 and "Get started" in r.stdout
+    assert not missing.parent.exists()
+    assert CliRunner().invoke(cli, ["--db", f"sqlite:///{missing}", "init"]).exit_code == 0
+    assert missing.exists()
+
+
+def test_a_file_that_is_not_a_database_is_one_clear_line(tmp_path):
+    f = tmp_path / "notes.db"
+    f.write_text("just some notes\n" * 100)
+    r = CliRunner().invoke(cli, ["--db", f"sqlite:///{f}", "--as", "x", "list"])
+    assert (r.exit_code, r.stderr.strip()) == (
+        1, "Error: the database file is not a SQLite database (check --db / ESCALATE_DB)")
+
+
+def test_the_bare_command_names_an_unknown_user(run, demo):
+    r = run(user="nobody")
+    assert r.exit_code == 3 and r.stderr.startswith("Error: Unknown user 'nobody'")
+    r = run("--as", "", "list")
+    assert (r.exit_code, r.stderr.strip()) == (
+        1, "Error: --as needs a login (or leave it out to act as yourself)")
