@@ -313,12 +313,34 @@ def resolution_actions(notes):
                 items.append(_clean_action(item))
             if items:
                 return [x for x in items if x]
+    flat = " ".join((notes or "").split())
+    inline = _inline_list(flat)
+    if inline:
+        return inline
     bullets = [_clean_action(x) for x in lines if _BULLET.match(x)]
     if bullets:
         return [x for x in bullets if x]
-    flat = " ".join((notes or "").split())
     sentences = [s.strip() for s in re.split(r"(?<=[.!?])\s+", flat) if s.strip()]
     return [_clean_action(s) for s in sentences[:2]]
+
+
+_INLINE = re.compile(r"\b(?:actions?(?:\s+taken)?|steps?(?:\s+taken)?|what (?:we|i) did)"
+                     r"\s*:\s*(1[.)]\s.+)", re.I)
+_NEXT_HEADING = re.compile(r"(?<=[.!?;])\s+[A-Z][\w ]{0,24}:\s")
+
+
+def _inline_list(flat):
+    """'Actions Taken: 1. Reviewed ... 2. Asked Finance ...' typed on one line."""
+    m = _INLINE.search(flat)
+    if not m:
+        return []
+    items = [p for p in re.split(r"(?:^|\s)\d+[.)]\s+", m.group(1)) if p.strip()]
+    if len(items) < 2:
+        return []
+    last = _NEXT_HEADING.search(items[-1])          # "... Outcome: client happy."
+    if last:
+        items[-1] = items[-1][:last.start()]
+    return [x for x in (_clean_action(i) for i in items) if x]
 
 
 def _clean_action(text):

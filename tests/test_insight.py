@@ -410,3 +410,14 @@ def test_impact_medium(run, demo, tmp_path):
     shown = json.loads(run("show", code, "--format", "json", user="sarah.martinez").stdout)
     assert (shown["impact"], shown["impact_reason"]) == ("medium",
                                                          "Account with $300K annual revenue")
+
+
+def test_actions_typed_on_one_line_are_read_as_a_list():
+    from escalate_cli.insight import resolution_actions
+    notes = ("Actions Taken: 1. Reviewed the contract and confirmed $110/hr. 2. Asked Finance "
+             "to reissue the invoice. 3. Credited $500 on the December invoice. Outcome: "
+             "Client accepted.")
+    assert resolution_actions(notes) == ["Reviewed the contract and confirmed $110/hr",
+                                         "Asked Finance to reissue the invoice",
+                                         "Credited $500 on the December invoice"]
+    assert resolution_actions("Steps: 1. Called the client.") != ["Called the client"]
