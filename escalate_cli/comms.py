@@ -205,6 +205,10 @@ def compose_email(app, code, template, to=None, cc=(), subject=None, variables=N
         extra_cc.append(c.strip())
     if subject is not None:
         mail.check_header(subject, "subject")
+    allowed = mail.template_names(settings, for_clients=True)
+    if template in mail.template_names(settings) and template not in allowed:
+        raise Refused(f"Template '{template}' is an internal notice, not a client email: "
+                      f"choose one of {', '.join(sorted(allowed))}")
     ctx = client_context(app, esc, actor, contact, variables)
     rendered = mail.render(settings, template, ctx)
     subj = subject.strip() if subject is not None else rendered.subject

@@ -229,7 +229,9 @@ def notify(app, user, kind, message, esc=None, email=None, sms=None, dedupe=None
         user=user.id, escalation=esc.id if esc is not None else None, kind=kind,
         message=message, created_at=app.now, dedupe_key=key if dedupe else None,
     ).on_conflict_ignore().execute()
-    urgent = esc is not None and esc.priority == "critical"    # delivered as the command ends
+    # What is worth a text (a critical escalation raised or escalated) goes, with its
+    # email, as the command ends; the rest with the next 'jobs deliver'.
+    urgent = sms is not None and esc is not None and esc.priority == "critical"
     if email is not None and user.email:
         template, context = email
         enqueue(app, key=f"email:{key}" if dedupe else None, channel="email", esc=esc,

@@ -213,6 +213,16 @@ def test_header_injection_is_refused(run, demo, smtp, snap):
     assert smtp.messages == []
 
 
+def test_an_internal_notice_is_not_a_client_email(run, demo, smtp, snap):
+    claimed(run)
+    before = snap()
+    r = run("email", CODE, "--template", "task-assigned", user=SARAH, now=EMAILED)
+    assert r.exit_code == 1
+    assert r.stderr == ("Error: Template 'task-assigned' is an internal notice, not a client "
+                        "email: choose one of client-apology, client-followup\n")
+    assert snap() == before and smtp.messages == []
+
+
 def test_template_with_a_missing_variable(run, demo, smtp, snap, config_file, tmp_path, db_url):
     from escalate_cli.db import make_database
     db = make_database(db_url)       # no invoice on file: the billed rate and hours are unknown
