@@ -889,6 +889,7 @@ def send_message(app, code, text, tone="professional", one_on_one=None, topic=No
     if one_on_one is not None and one_on_one <= app.now:
         raise Refused("The 1:1 must be in the future")
     topic = (topic or "").strip() or "Escalation Review"
+    mail.check_header(topic, "topic")          # it becomes a task title and a subject
     now = app.now
     task = None
     with atomic():

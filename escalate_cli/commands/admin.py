@@ -65,7 +65,13 @@ def completion(ctx, shell):
 
 @click.group()
 def config():
-    """Show the settings in force."""
+    """Show the settings in force, and their reference.
+
+    \b
+    Examples:
+      escalate config show
+      escalate config reference > docs/settings.md
+    """
 
 
 @config.command("show")

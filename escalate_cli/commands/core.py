@@ -519,7 +519,13 @@ def attach(app, code, files):
 
 @click.group()
 def attachment():
-    """List and extract an escalation's documents."""
+    """List and extract an escalation's documents ('escalate attach' adds them).
+
+    \b
+    Examples:
+      escalate attachment list ESC-2024-11-28-001
+      escalate attachment get ESC-2024-11-28-001 contract-aug-2024-google.pdf -o ./docs
+    """
 
 
 @attachment.command("list")
@@ -637,7 +643,10 @@ def events(app, since, name, limit, fmt):
         for item in items:
             json_line(item)
     else:
-        render(items, fmt, columns=["id", "name", "escalation", "actor", "created_at", "payload"],
+        import json
+        render((dict(i, payload=json.dumps(i["payload"], ensure_ascii=False, default=str))
+                for i in items), fmt,
+               columns=["id", "name", "escalation", "actor", "created_at", "payload"],
                empty="No events.")
 
 
