@@ -122,7 +122,7 @@ def test_import_refuses_line_breaks_in_names(run, demo, snap, tmp_path):
     r = run("import", "contacts", str(f), user="admin")
     assert r.exit_code == 1
     assert r.stderr.splitlines()[0] == \
-        f"{f}:3: name must be one line (no line breaks or control characters)"   # where it ends
+        f"{f}:2: name must be one line (no line breaks or control characters)"   # where it starts
     assert snap() == before
 
 

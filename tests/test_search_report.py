@@ -113,7 +113,7 @@ def test_search_never_shows_internal_notes_to_an_ic(run, corpus):
 
 def test_search_only_what_you_may_see(run, corpus):
     run("user", "add", "amy.wu", "--name", "Amy Wu", "--email", "amy@intime.com", "--role", "ic",
-        user="admin")
+        "--pod", "Recruiting Pod A", user="admin")
     assert search(run, "chargeback", user="amy.wu") == []
     mine = create(run, "Chargeback question", "Amy asks about chargebacks.", user="amy.wu")
     assert codes(search(run, "chargeback", user="amy.wu")) == [mine]

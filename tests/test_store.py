@@ -145,7 +145,7 @@ def test_user_pod_team_directory(run, demo, snap):
     assert r.exit_code == 0, r.stderr
     users = json.loads(run("user", "list", "--format", "json", user="admin").stdout)
     assert {"login": "lee.ng", "name": "Lee Ng", "email": "lee@intime.com", "role": "ic",
-            "pod": "Recruiting Pod B", "title": None} in users
+            "pod": "Recruiting Pod B", "title": None, "active": True} in users
     before = snap()
     assert run("user", "add", "lee.ng", "--name", "L", "--email", "l@x.com", "--role", "ic",
                user="admin").exit_code == 4
