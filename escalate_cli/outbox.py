@@ -51,6 +51,7 @@ class Outcome:
     to: list = field(default_factory=list)
     skipped: bool = False            # the channel is not configured here (no SMS gateway)
     done: list = field(default_factory=list)   # recipients never to send this row to again
+    gave_up: list = field(default_factory=list)   # of those, the ones refused for good
 
 
 @dataclass
@@ -261,11 +262,16 @@ def _send_email(app, row, recipients, run, outcome):
         calendar=parts.get("calendar"), calendar_method=parts.get("method"),
         auto_submitted=headers.get("auto", True))
     done = {a.lower() for a in recipients.get("done", [])}
+    refused_before = {a.lower() for a in recipients.get("refused", [])}
     outgoing.skip = frozenset(done)
     envelope = outgoing.recipients
     rendered["message_id"] = outgoing.message_id
+    to = {mail.bare_address(a).lower() for a in outgoing.to}
     if not envelope:               # everyone was reached, or refused for good, before
-        outcome.done = sorted(done)
+        outcome.done, outcome.gave_up = sorted(done), sorted(refused_before)
+        if to <= refused_before:
+            outcome.status = "dead"
+            outcome.error = "refused earlier: " + ", ".join(sorted(refused_before))
         return rendered
     message = mail.build_message(outgoing)
     try:
@@ -282,12 +288,12 @@ def _send_email(app, row, recipients, run, outcome):
     for_now = {a: v for a, v in refused.items() if v[0] < 500}
     outcome.refused = for_good
     outcome.done = sorted(done | {a.lower() for a in envelope if a.lower() not in for_now})
-    to = {mail.bare_address(a).lower() for a in outgoing.to}
+    outcome.gave_up = sorted(refused_before | set(for_good))
     if for_now:
         outcome.status = "failed"
         outcome.error = "refused for now, will retry: " + mail._refusals(for_now) + (
             "; refused: " + mail._refusals(for_good) if for_good else "")
-    elif for_good and to <= set(for_good) | done:
+    elif for_good and to <= set(for_good) | refused_before:
         outcome.status = "dead"
         outcome.error = "refused: " + mail._refusals(for_good)
     elif for_good:
@@ -313,6 +319,8 @@ def _finish(app, row, owner, outcome, rendered):
     if outcome.done:
         recipients = _loads(row.recipients, {})
         recipients["done"] = outcome.done
+        if outcome.gave_up:
+            recipients["refused"] = outcome.gave_up
         values["recipients"] = json.dumps(recipients)
     with atomic():
         held = (Outbox.update(**values)

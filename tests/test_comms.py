@@ -413,6 +413,8 @@ def test_a_retry_after_a_bounce_never_resends_to_those_who_had_it(run, demo, smt
     [row] = [x for x in outbox_rows(run, "--failed") if x["subject"].startswith("Re: Invoice")]
     assert row["status"] == "dead"
     r = run("outbox", "retry", row["id"], user=SARAH, now="2024-11-29T08:20:00-05:00")
+    [again] = [x for x in outbox_rows(run, "--all") if x["id"] == row["id"]]
+    assert again["status"] == "dead"             # the client never had it: not "sent"
     assert copies("john.smith@intime.com") == 1
     assert copies("sarah.martinez@intime.com") == 1
     assert smtp.to(JANE) == []
