@@ -1,10 +1,11 @@
 """Fill a store with N escalations of realistic shape, fast, for the benchmark.
 
-    python bench/generate.py --db sqlite:///bench/data/sqlite-100000.db -n 100000
+    python bench/generate.py --db sqlite:///$PWD/bench/data/sqlite-100000.db -n 100000
     python bench/generate.py --db postgresql://postgres@127.0.0.1:5432/escalate_bench_100000 -n 100000
 
-The schema is the one ``escalate init`` creates (the installed command is run first), so
-the data follows every migration merged so far. Shape: several pods with a manager and
+``sqlite:///`` is followed by an absolute path, as escalate reads it. The schema is the one
+``escalate init`` creates (the installed command is run first), so the data follows every
+migration merged so far. Shape: several pods with a manager and
 ICs, hundreds of accounts with contacts and contracts, statuses, priorities and categories
 in plausible proportions (older escalations are mostly resolved), about five activities and
 one internal note per escalation, SLA clock rows consistent with the escalation's stored due
