@@ -101,16 +101,15 @@ class EscalateGroup(click.Group):
             _usage_fail(exc)
         except (click.exceptions.Exit, click.ClickException, click.Abort, KeyboardInterrupt):
             raise
-        except UnicodeError as exc:
-            if not isinstance(exc, UnicodeDecodeError) and "surrogate" not in str(exc):
-                raise
-            _fail("the input is not valid UTF-8 text", ExitCode.USAGE)
         except OverflowError:
             _fail("a date or number is out of range", ExitCode.USAGE)
         except BrokenPipeError:
             sys.stderr.close()
             sys.exit(ExitCode.OK)
         except Exception as exc:  # noqa: BLE001 - the last line of defence against tracebacks
+            if isinstance(exc, UnicodeDecodeError) or (
+                    isinstance(exc, UnicodeEncodeError) and "surrogate" in str(exc)):
+                _fail("the input is not valid UTF-8 text", ExitCode.USAGE)
             translated = _store_error(exc)
             if translated is None:
                 if os.environ.get("ESCALATE_DEBUG"):
@@ -163,9 +162,12 @@ def _not_utf8(text):
 def _usage_fail(exc):
     """A usage error as one line, with where to look (click prints four)."""
     ctx = getattr(exc, "ctx", None)
+    if type(exc).__name__ == "NoArgsIsHelpError" and ctx is not None:
+        click.echo(ctx.get_help(), err=True)       # a group alone: its help, as click does
+        sys.exit(int(ExitCode.USAGE))
     where = f" See '{ctx.command_path} --help'." if ctx is not None else ""
     message = exc.format_message().rstrip()
-    _fail(message + ("" if message.endswith(".") else ".") + where, ExitCode.USAGE)
+    _fail(message + ("" if message.endswith((".", "?", "!")) else ".") + where, ExitCode.USAGE)
 
 
 def _fail(message, code):
@@ -191,6 +193,8 @@ def cli(ctx, db_url, login):
     """
     from .context import App
     from .db import prepare
+    if login == "" and ctx.get_parameter_source("login") != click.core.ParameterSource.COMMANDLINE:
+        login = None            # ESCALATE_USER set but empty: as if unset
     app = App.from_env(db_url=db_url, login=login)
     app.may_create = ctx.invoked_subcommand == "init"
     prepare(app.db_url)

@@ -25,7 +25,7 @@ class App:
     def from_env(cls, db_url=None, login=None, env=None):
         env = os.environ if env is None else env
         return cls(db_url=db_url or env.get("ESCALATE_DB") or default_db_url(),
-                   login=login if login is not None else env.get("ESCALATE_USER"), env=env)
+                   login=login if login is not None else (env.get("ESCALATE_USER") or None), env=env)
 
     def get_settings(self):
         if self.settings is None:

@@ -156,10 +156,12 @@ def deliver_ids(app, ids):
 def deliver_keys(app, keys):
     """Deliver the rows of these keys now, if still due (``deliver_ids`` by key)."""
     keys = list(dict.fromkeys(keys))
+    channels = ["email"] + (["sms"] if app.get_settings().sms_url else [])
     ids = []
-    for i in range(0, len(keys), 500):
+    for i in range(0, len(keys), 500):     # a channel not set up here waits for the deliverer
         ids.extend(r[0] for r in Outbox.select(Outbox.id).where(
-            Outbox.key.in_(keys[i:i + 500]) & Outbox.status.in_(DUE_STATUSES)).tuples())
+            Outbox.key.in_(keys[i:i + 500]) & Outbox.status.in_(DUE_STATUSES)
+            & Outbox.channel.in_(channels)).tuples())
     return deliver_ids(app, ids)
 
 
@@ -499,9 +501,14 @@ def retry(app, row_id):
         raise Refused(f"Outbox message #{row.id} was cancelled")
     if row.status == "sending" and row.lease_until and row.lease_until >= app.now:
         raise Conflict(f"Outbox message #{row.id} is being sent right now; look again in a minute")
+    values = dict(status="queued", next_attempt_at=app.now, lease_owner=None, lease_until=None)
+    recipients = _loads(row.recipients, {})
+    if recipients.get("refused"):       # asked again by a person: those refused get another go
+        gave_up = {a.lower() for a in recipients.pop("refused")}
+        recipients["done"] = [a for a in recipients.get("done", []) if a.lower() not in gave_up]
+        values["recipients"] = json.dumps(recipients)
     with atomic():
-        (Outbox.update(status="queued", next_attempt_at=app.now, lease_owner=None,
-                       lease_until=None)
+        (Outbox.update(**values)
          .where((Outbox.id == row.id) & (Outbox.status == row.status)).execute())
     return deliver_ids(app, [row.id]).get(row.id)
 

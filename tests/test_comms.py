@@ -417,7 +417,12 @@ def test_a_retry_after_a_bounce_never_resends_to_those_who_had_it(run, demo, smt
     assert again["status"] == "dead"             # the client never had it: not "sent"
     assert copies("john.smith@intime.com") == 1
     assert copies("sarah.martinez@intime.com") == 1
-    assert smtp.to(JANE) == []
+    # the client's mailbox is fixed: a retry by hand reaches the client, and only the client
+    smtp.handler.refuse.clear()
+    r = run("outbox", "retry", row["id"], user=SARAH, now="2024-11-29T08:25:00-05:00")
+    assert r.exit_code == 0, r.stderr
+    assert copies(JANE) == 1 and smtp.to(JANE)[0].rcpt_tos == [JANE]
+    assert copies("john.smith@intime.com") == 1 and copies("sarah.martinez@intime.com") == 1
 
 
 # -- step 7 and 12: tasks -------------------------------------------------------------------
@@ -697,6 +702,25 @@ def test_critical_escalation_texts_the_pod_manager(run, demo, smtp, sms_gateway)
                      ("+15550100001", "URGENT: Candidate escalation from John Smith. Login to handle.")]
     assert run("jobs", "deliver", now="2024-11-29T11:00:00-05:00").exit_code == 0
     assert len(sms_gateway.received) == 2
+
+
+def test_a_shell_without_the_sms_gateway_leaves_the_text_to_the_deliverer(run, demo, smtp,
+                                                                          base_env):
+    from smtp_server import SmsGateway
+    r = run("create", "--title", "Candidate no-show at Google", "--category", "Candidate Issue",
+            "--priority", "critical", "--description", "No-show", user=JOHN,
+            now="2024-11-29T10:00:00-05:00")
+    assert r.exit_code == 0, r.stderr
+    assert any(m.subject.startswith("[URGENT]") for m in smtp.to("sarah.martinez@intime.com"))
+    gateway = SmsGateway().start()          # the cron host has the gateway; the shell had not
+    try:
+        r = run("jobs", "deliver", now="2024-11-29T10:01:00-05:00",
+                env={"ESCALATE_SMS_URL": gateway.url})
+        assert r.exit_code == 0, r.stderr
+        assert ("+15550100001", "URGENT: Candidate escalation from John Smith. Login to "
+                                "handle.") in [(x["to"], x["message"]) for x in gateway.received]
+    finally:
+        gateway.stop()
 
 
 def test_sms_gateway_down_is_retried(run, demo, base_env):
