@@ -585,8 +585,8 @@ def _location(meeting, contact):
 
 
 def refused_invitees(outcome):
-    """The invitees an invite's delivery refused for good, and the message that says so
-    (the use case's "Unable to reach client..." with the account's other contacts)."""
+    """The invitees an invite's delivery refused for good, and, when the client is among
+    them, the use case's "Unable to reach client..." with the account's other contacts."""
     if outcome is None or not outcome.refused:
         return [], None
     refused = sorted(mail.bare_address(a).lower() for a in outcome.refused)
@@ -594,7 +594,7 @@ def refused_invitees(outcome):
         contact = Contact.get_or_none(Contact.email == addr)
         if contact is not None:
             return refused, outbox.unreachable_message(contact)
-    return refused, f"Unable to reach {', '.join(refused)}."
+    return refused, None          # a colleague's address: the inbox and timeline say so
 
 
 def meeting_emails(meeting):
@@ -726,6 +726,10 @@ def schedule_call(app, code, at, duration=30, type_="phone", agenda=None, invite
     uid = f"{uuid.uuid4().hex}@{mail.mail_domain(app.get_settings())}"
     attendees = {"emails": emails, "location": location} if location else emails
     with atomic():
+        same = Meeting.get_or_none((Meeting.escalation == esc.id) & (Meeting.starts_at == at)
+                                   & (Meeting.status == "scheduled"))
+        if same is not None:      # a retried command: one call, one invite
+            raise Conflict(f"Call #{same.id} is already scheduled for {long_when(app, at)}")
         meeting = Meeting.create(escalation=esc.id, uid=uid, sequence=0, starts_at=at,
                                  duration_minutes=int(duration), type=type_, agenda=agenda,
                                  status="scheduled", organizer=actor.id,

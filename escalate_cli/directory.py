@@ -105,6 +105,14 @@ def update_user(app, login, name=None, email=None, role=None, pod=None, phone=No
         if not active and user.id == app.actor.id:
             raise Refused("You cannot deactivate yourself")
         values["active"] = active
+    if user.role == "admin" and (values.get("role", "admin") != "admin"
+                                 or values.get("active") is False):
+        if user.id == app.actor.id:
+            raise Refused("You cannot take away your own admin role: ask another admin")
+        others = User.select().where((User.role == "admin") & (User.active == True)  # noqa: E712
+                                     & (User.id != user.id)).exists()
+        if not others:
+            raise Refused(f"{user.login} is the last admin: make someone else admin first")
     if not values:
         raise Refused("Nothing to change: give --name, --email, --role, --pod, --phone, "
                       "--title, --active or --inactive")
@@ -228,7 +236,7 @@ PERIOD_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
 def _period(value):
     value = _text(value, "period", limit=20)
-    if not PERIOD_RE.match(value):
+    if not PERIOD_RE.match(value) or not 1970 <= int(value[:4]) <= 2999:
         raise RowError(f"period {value!r} is not a month like 2024-11")
     return value
 

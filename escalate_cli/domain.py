@@ -224,6 +224,8 @@ def notify(app, user, kind, message, esc=None, email=None, sms=None, dedupe=None
     ``email`` is ``(template, context)``; it is rendered and sent by the deliverer. ``dedupe``
     makes the notification happen once whatever the number of runs (unique keys).
     """
+    if not user.active:         # someone who left is told nothing
+        return
     key = f"{dedupe or kind}:{esc.id if esc is not None else '-'}:{user.id}"
     Notification.insert(
         user=user.id, escalation=esc.id if esc is not None else None, kind=kind,
@@ -517,9 +519,16 @@ def create_escalation(app, title, category, priority, description, subcategory=N
         if existing is not None:
             if existing.reporter_id != reporter.id:
                 raise Conflict("That idempotency key was used by someone else")
-            if (existing.title, existing.category, existing.priority,
-                    existing.subcategory or None) != (title, category, priority,
-                                                     subcategory or None):
+            acc_id = _find_account(account).id if account and _find_account(account) else None
+            same = ((existing.title, existing.category, existing.priority,
+                     existing.subcategory or None, existing.description)
+                    == (title, category, priority, subcategory or None, description)
+                    and (not account or existing.account_id == acc_id)
+                    and (not contact or (existing.contact_id and existing.contact.email
+                                         == contact.strip().lower()))
+                    and (not contract or (existing.contract_id and existing.contract.code
+                                          == contract.strip())))
+            if not same:
                 raise Conflict(f"That idempotency key was used for {existing.code}, a different "
                                f"escalation; use a new key")
             return existing

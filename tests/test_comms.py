@@ -528,6 +528,12 @@ def test_call_invite_refused_by_the_client_is_said_not_hidden(run, demo, smtp):
     assert got.rcpt_tos == ["john.smith@intime.com"]
     [(when,)] = sql(run, "SELECT unreachable_at FROM contact WHERE email = ?", JANE)
     assert when is not None
+    # running it again does not schedule a second call nor send a second invite
+    r = run("call", "schedule", CODE, "--at", "2024-11-29 09:00", "--duration", "30",
+            "--agenda", "Invoice", user=SARAH, now="2024-11-29T08:26:00-05:00")
+    assert (r.exit_code, r.stderr) == (4, "Error: Call #1 is already scheduled for Fri, Nov 29, "
+                                          "2024 9:00 AM EST\n")
+    assert len(smtp.messages) == 1
 
 
 def test_step8_call_invite_reminder_reschedule_cancel(run, demo, smtp):

@@ -100,3 +100,48 @@ def test_user_set_pod_list_and_team_list(run, demo, snap):
                                                    user="admin").stdout)}
     assert users["john.smith"]["active"] is False
     assert users["sarah.martinez"]["pod"] == "Recruiting Pod A"
+
+
+def test_an_idempotency_key_compares_the_whole_escalation(run, demo, snap):
+    args = ["create", "--title", "Late start", "--category", "Candidate Issue", "--priority",
+            "low", "--description", "A", "--idempotency-key", "k2"]
+    first = run(*args, user="john.smith", now=CLAIMED)
+    assert first.exit_code == 0, first.stderr
+    for changed in (["--description", "totally different"], ["--account", "Google Inc."]):
+        other = list(args)
+        if changed[0] in other:
+            other[other.index(changed[0]) + 1] = changed[1]
+        else:
+            other += changed
+        refused(run, snap, *other, user="john.smith", now=CLAIMED, code=4)
+
+
+def test_the_last_admin_stays_an_admin(run, demo, snap):
+    refused(run, snap, "user", "set", "admin", "--role", "ic", user="admin",
+            message="You cannot take away your own admin role: ask another admin")
+    assert run("user", "add", "ops", "--name", "Ops", "--email", "ops@intime.com", "--role",
+               "admin", user="admin").exit_code == 0
+    assert run("user", "set", "admin", "--inactive", user="ops").exit_code == 0
+    refused(run, snap, "user", "set", "ops", "--role", "manager", user="ops",
+            message="You cannot take away your own admin role: ask another admin")
+
+
+def test_someone_who_left_is_told_nothing(run, demo, db_url):
+    from test_lifecycle import rows
+    assert run("user", "set", "sarah.martinez", "--inactive", user="admin").exit_code == 0
+    before_notes, before_mail = len(rows(db_url, "notification")), len(rows(db_url, "outbox"))
+    r = run("create", "--title", "Urgent", "--category", "Client Complaint", "--priority",
+            "critical", "--description", "d", user="john.smith", now=CLAIMED)
+    assert r.exit_code == 0, r.stderr
+    assert len(rows(db_url, "notification")) == before_notes
+    assert len(rows(db_url, "outbox")) == before_mail
+
+
+def test_rate_approvals_and_invoice_periods_keep_to_real_years(run, demo, snap, tmp_path):
+    refused(run, snap, "contract", "approve-rate", "C-2024-08-15-GOOG-001", "--bill-rate", "120",
+            "--effective", "0001-01-01", user="admin",
+            message="--effective must be a date like 2024-11-01")
+    f = tmp_path / "inv.csv"
+    f.write_text("number,contract,period,hours,bill_rate\nINV-9,C-2024-08-15-GOOG-001,0000-01,1,1\n")
+    r = run("import", "invoices", str(f), user="admin")
+    assert r.exit_code == 1 and "period '0000-01' is not a month like 2024-11" in r.stderr

@@ -257,7 +257,10 @@ def call_schedule(app, code, at, duration, type_, agenda, location, invite):
     if unreachable:        # the call stands; the client must be reached another way
         from ..errors import DeliveryFailed
         raise DeliveryFailed(unreachable)
-    _delivery_note(outcome, "invite")
+    if refused:
+        _warn(f"the invite could not reach {', '.join(refused)}")
+    else:
+        _delivery_note(outcome, "invite")
 
 
 @call.command("reschedule")
