@@ -5,6 +5,8 @@ from ..output import output_options, render, render_object
 from .common import (DefaultGroup, code_argument, complete_assignee, complete_team,
                      complete_template, key_values, pass_app, parse_when, read_text)
 
+ID = click.IntRange(1, 2 ** 63 - 1)     # a row id the stores can hold
+
 PRIORITY_CHOICE = click.Choice(["low", "medium", "high", "critical"], case_sensitive=False)
 
 
@@ -105,7 +107,7 @@ def _email_result(sent, draft=False):
 
 
 @email.command("send")
-@click.argument("draft_id", type=int, metavar="DRAFT_ID")
+@click.argument("draft_id", type=ID, metavar="DRAFT_ID")
 @pass_app
 def email_send(app, draft_id):
     """Send a draft saved with --draft.
@@ -191,7 +193,7 @@ def task_list(app, mine, team, overdue, include_done, fmt):
 
 
 @task.command("done")
-@click.argument("task_id", type=int, metavar="ID")
+@click.argument("task_id", type=ID, metavar="ID")
 @click.option("--note", metavar="TEXT",
               help="What was done, e.g. 'Corrected invoice sent to Google'.")
 @pass_app
@@ -264,7 +266,7 @@ def call_schedule(app, code, at, duration, type_, agenda, location, invite):
 
 
 @call.command("reschedule")
-@click.argument("call_id", type=int, metavar="ID")
+@click.argument("call_id", type=ID, metavar="ID")
 @click.option("--at", "at", required=True, metavar="WHEN", help="The new start.")
 @click.option("--duration", type=click.IntRange(1, 480), metavar="MIN", help="A new duration.")
 @pass_app
@@ -282,7 +284,7 @@ def call_reschedule(app, call_id, at, duration):
 
 
 @call.command("cancel")
-@click.argument("call_id", type=int, metavar="ID")
+@click.argument("call_id", type=ID, metavar="ID")
 @click.option("--reason", metavar="TEXT", help="Told to the attendees.")
 @pass_app
 def call_cancel(app, call_id, reason):
@@ -305,7 +307,7 @@ def call_cancel(app, call_id, reason):
 @click.option("--summary", required=True, metavar="TEXT|-",
               help="What was said and agreed ('-' reads stdin).")
 @click.option("--contact", metavar="EMAIL", help="Instead of the escalation's contact.")
-@click.option("--call", "call_id", type=int, metavar="ID",
+@click.option("--call", "call_id", type=ID, metavar="ID",
               help="The scheduled call this was (default: the latest due).")
 @pass_app
 def call_log(app, code, duration, outcome, summary, contact, call_id):
@@ -402,7 +404,7 @@ def outbox(ctx, app, failed, drafts, everything, fmt):
 
 
 @outbox.command("retry")
-@click.argument("row_id", type=int, metavar="ID")
+@click.argument("row_id", type=ID, metavar="ID")
 @pass_app
 def outbox_retry(app, row_id):
     """Retry a message now (failed, dead or waiting).
@@ -425,7 +427,7 @@ def outbox_retry(app, row_id):
 
 
 @outbox.command("show")
-@click.argument("row_id", type=int, metavar="ID")
+@click.argument("row_id", type=ID, metavar="ID")
 @output_options
 @pass_app
 def outbox_show(app, row_id, fmt):

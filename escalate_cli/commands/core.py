@@ -622,7 +622,7 @@ def inbox(app, unread, mark_read, limit, fmt):
 @click.option("--since", type=click.IntRange(0, 2 ** 63 - 1), default=0, metavar="ID",
               help="Only events after this id (for incremental consumers).")
 @click.option("--name", metavar="NAME", help="Only events with this name, e.g. escalation.created.")
-@click.option("--limit", type=click.IntRange(1), default=None)
+@click.option("--limit", type=click.IntRange(1, 2 ** 63 - 1), default=None)
 @click.option("--format", "fmt", type=click.Choice(["json", "table", "csv"]), default="json",
               show_default=True, help="json prints JSON lines, one event per line.")
 @pass_app
