@@ -126,9 +126,32 @@ def list_pods(app):
     return list(Pod.select().order_by(Pod.name))
 
 
+def pod_rows(app):
+    """Each pod with its manager and how many active people it has."""
+    pods = list_pods(app)
+    counts = {}
+    for (pod_id,) in (User.select(User.pod).where(User.pod.is_null(False)
+                                                  & (User.active == True)).tuples()):  # noqa: E712
+        counts[pod_id] = counts.get(pod_id, 0) + 1
+    return [{"name": p.name, "manager": p.manager.login if p.manager_id else None,
+             "manager_name": p.manager.name if p.manager_id else None,
+             "members": counts.get(p.id, 0)} for p in pods]
+
+
 def list_teams(app):
     app.actor
     return list(Team.select().order_by(Team.key))
+
+
+def team_rows(app):
+    """Each team with its address and its members' logins."""
+    teams = list_teams(app)
+    members = {}
+    for team_id, login in (TeamMember.select(TeamMember.team, User.login).join(User)
+                           .order_by(User.login).tuples()):
+        members.setdefault(team_id, []).append(login)
+    return [{"key": t.key, "name": t.name, "email": t.email, "active": t.active,
+             "members": ", ".join(members.get(t.id, []))} for t in teams]
 
 
 def list_users(app):

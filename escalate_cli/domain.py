@@ -519,7 +519,8 @@ def create_escalation(app, title, category, priority, description, subcategory=N
         if existing is not None:
             if existing.reporter_id != reporter.id:
                 raise Conflict("That idempotency key was used by someone else")
-            acc_id = _find_account(account).id if account and _find_account(account) else None
+            named = _find_account(account) if account else None
+            acc_id = named.id if named else None
             same = ((existing.title, existing.category, existing.priority,
                      existing.subcategory or None, existing.description)
                     == (title, category, priority, subcategory or None, description)

@@ -164,15 +164,8 @@ def pod_list(app, fmt):
     Example:
       escalate pod list --format json
     """
-    from ..directory import list_pods
-    from ..models import User
-    pods = list_pods(app)
-    counts = {}
-    for u in User.select(User.pod).where(User.pod.is_null(False) & (User.active == True)):  # noqa: E712
-        counts[u.pod_id] = counts.get(u.pod_id, 0) + 1
-    rows = [{"name": p.name, "manager": p.manager.login if p.manager_id else None,
-             "manager_name": p.manager.name if p.manager_id else None,
-             "members": counts.get(p.id, 0)} for p in pods]
+    from ..directory import pod_rows
+    rows = pod_rows(app)
     render(rows, fmt, columns=["name", "manager", "manager_name", "members"])
 
 
@@ -214,15 +207,8 @@ def team_list(app, fmt):
     Example:
       escalate team list --format csv
     """
-    from ..directory import list_teams
-    from ..models import TeamMember, User
-    teams = list_teams(app)
-    members = {}
-    for tm in (TeamMember.select(TeamMember.team, User.login).join(User)
-               .order_by(User.login).tuples()):
-        members.setdefault(tm[0], []).append(tm[1])
-    rows = [{"key": t.key, "name": t.name, "email": t.email, "active": t.active,
-             "members": ", ".join(members.get(t.id, []))} for t in teams]
+    from ..directory import team_rows
+    rows = team_rows(app)
     render(rows, fmt, columns=["key", "name", "email", "active", "members"])
 
 
