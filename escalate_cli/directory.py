@@ -5,6 +5,8 @@ import io
 import re
 from decimal import Decimal, InvalidOperation
 
+import peewee as pw
+
 from .domain import atomic, is_one_line, require_role
 from .errors import Conflict, NotFound, Refused
 from .models import ROLES, Account, Contact, Contract, Invoice, Pod, Team, TeamMember, User
@@ -43,17 +45,12 @@ def add_user(app, login, name, email, role, pod=None, phone=None, title=None, ac
     if actor_check:
         require_role(app.actor, ("admin",), "add users")
     login = _check_login(login)
-    if role not in ROLES:
-        raise Refused(f"Unknown role {role!r}: choose one of {', '.join(ROLES)}")
+    _check_role(role)
     name = _one_line((name or "").strip() or login, "name")
     title = _one_line(title, "title") if title else title
     phone = _check_phone(phone)
     email = _check_email(email)
-    pod_obj = None
-    if pod:
-        pod_obj = Pod.get_or_none(Pod.name == pod)
-        if pod_obj is None:
-            raise Refused(f"Unknown pod '{pod}': add it first (escalate pod add)")
+    pod_obj = _pod_named(pod) if pod else None
     with atomic():
         if User.select().where(User.login == login).exists():
             raise Conflict(f"User '{login}' already exists")
@@ -63,6 +60,19 @@ def add_user(app, login, name, email, role, pod=None, phone=None, title=None, ac
 
 
 PHONE_RE = re.compile(r"^\+?[0-9][0-9 ().-]{4,24}$")
+
+
+def _check_role(role):
+    if role not in ROLES:
+        raise Refused(f"Unknown role {role!r}: choose one of {', '.join(ROLES)}")
+    return role
+
+
+def _pod_named(name):
+    pod = Pod.get_or_none(Pod.name == name)
+    if pod is None:
+        raise Refused(f"Unknown pod '{name}': add it first (escalate pod add)")
+    return pod
 
 
 def _check_phone(phone):
@@ -86,19 +96,11 @@ def update_user(app, login, name=None, email=None, role=None, pod=None, phone=No
     if email is not None:
         values["email"] = _check_email(email)
     if role is not None:
-        if role not in ROLES:
-            raise Refused(f"Unknown role {role!r}: choose one of {', '.join(ROLES)}")
-        values["role"] = role
+        values["role"] = _check_role(role)
     if pod is not None:
-        if pod == "":
-            values["pod"] = None
-        else:
-            pod_obj = Pod.get_or_none(Pod.name == pod)
-            if pod_obj is None:
-                raise Refused(f"Unknown pod '{pod}': add it first (escalate pod add)")
-            values["pod"] = pod_obj.id
+        values["pod"] = _pod_named(pod).id if pod else None
     if phone is not None:
-        values["phone"] = _check_phone(phone) if phone else None
+        values["phone"] = _check_phone(phone)
     if title is not None:
         values["title"] = _one_line(title, "title") if title else None
     if active is not None:
@@ -129,10 +131,9 @@ def list_pods(app):
 def pod_rows(app):
     """Each pod with its manager and how many active people it has."""
     pods = list_pods(app)
-    counts = {}
-    for (pod_id,) in (User.select(User.pod).where(User.pod.is_null(False)
-                                                  & (User.active == True)).tuples()):  # noqa: E712
-        counts[pod_id] = counts.get(pod_id, 0) + 1
+    counts = dict(User.select(User.pod, pw.fn.COUNT(User.id))
+                  .where(User.pod.is_null(False) & (User.active == True))  # noqa: E712
+                  .group_by(User.pod).tuples())
     return [{"name": p.name, "manager": p.manager.login if p.manager_id else None,
              "manager_name": p.manager.name if p.manager_id else None,
              "members": counts.get(p.id, 0)} for p in pods]
@@ -259,7 +260,8 @@ PERIOD_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
 def _period(value):
     value = _text(value, "period", limit=20)
-    if not PERIOD_RE.match(value) or not 1970 <= int(value[:4]) <= 2999:
+    from .timeparse import year_in_range
+    if not PERIOD_RE.match(value) or not year_in_range(int(value[:4])):
         raise RowError(f"period {value!r} is not a month like 2024-11")
     return value
 

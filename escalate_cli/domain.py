@@ -983,16 +983,12 @@ def list_escalations(app, statuses=None, priorities=None, pod=None, owner=None, 
     query = query.where(wanted)
     if priorities:
         query = query.where(Escalation.priority.in_(list(priorities)))
-    if owner:
-        u = User.get_or_none(User.login == owner)
-        if u is None:
-            raise NotFound(f"Unknown user '{owner}'")
-        query = query.where(Escalation.owner == u.id)
-    if reporter:
-        u = User.get_or_none(User.login == reporter)
-        if u is None:
-            raise NotFound(f"Unknown user '{reporter}'")
-        query = query.where(Escalation.reporter == u.id)
+    for login, column in ((owner, Escalation.owner), (reporter, Escalation.reporter)):
+        if login:
+            u = User.get_or_none(User.login == login)
+            if u is None:          # a typo must not look like an empty queue
+                raise NotFound(f"Unknown user '{login}'")
+            query = query.where(column == u.id)
     if mine:
         query = query.where(Escalation.owner == actor.id)
     if account:

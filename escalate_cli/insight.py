@@ -381,8 +381,9 @@ class Evidence:
         """The same evidence without internal notes: what may be quoted where ICs read."""
         if self._public_parts is None:
             return self
-        other = object.__new__(Evidence)
-        other.app, other.esc, other._public_parts = self.app, self.esc, None
+        import copy
+        other = copy.copy(self)
+        other._public_parts = None
         other._set_text(self._public_parts)
         return other
 

@@ -40,7 +40,8 @@ def approve_rate(app, code, bill_rate, effective):
     require_role(actor, APPROVERS, "approve rate changes")
     contract = get_contract(code)
     rate = parse_rate(bill_rate)
-    if not isinstance(effective, dt.date) or not 1970 <= effective.year <= 2999:
+    from .timeparse import year_in_range
+    if not isinstance(effective, dt.date) or not year_in_range(effective.year):
         raise Refused("--effective must be a date like 2024-11-01")
     with atomic():
         same = RateApproval.get_or_none((RateApproval.contract == contract.id)

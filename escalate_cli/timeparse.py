@@ -3,15 +3,18 @@ import datetime as dt
 import re
 
 UTC = dt.timezone.utc
-EARLIEST = dt.datetime(1970, 1, 1, tzinfo=UTC)
-LATEST = dt.datetime(3000, 1, 1, tzinfo=UTC)
+FIRST_YEAR, LAST_YEAR = 1970, 2999     # the years a record can hold: dates outside are typos
+
+
+def year_in_range(year):
+    return FIRST_YEAR <= year <= LAST_YEAR
 
 
 def in_range(t, text):
-    """``t`` if it lies in the years a record can hold (1970-2999), else ValueError."""
-    if t is None or not EARLIEST <= t < LATEST:
+    """``t`` if it lies in the years a record can hold, else ValueError."""
+    if t is None or not year_in_range(t.year):
         raise ValueError(f"{text.strip()[:40]!r} is out of range: give a time between the "
-                         f"years 1970 and 2999")
+                         f"years {FIRST_YEAR} and {LAST_YEAR}")
     return t
 
 

@@ -5,6 +5,9 @@ import click
 
 pass_app = click.pass_obj
 
+MAX_ROW_ID = 2 ** 63 - 1                 # the largest id (and count) both stores can hold
+ID = click.IntRange(1, MAX_ROW_ID)      # a row id: a bigger number is a usage error, not a crash
+
 
 def read_text(value, what="text", required=True, editor=True, template=""):
     """TEXT as given; ``-`` reads stdin; nothing opens $EDITOR (when allowed and on a terminal)."""

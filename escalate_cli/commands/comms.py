@@ -2,10 +2,8 @@
 import click
 
 from ..output import output_options, render, render_object
-from .common import (DefaultGroup, code_argument, complete_assignee, complete_team,
+from .common import (ID, DefaultGroup, code_argument, complete_assignee, complete_team,
                      complete_template, key_values, pass_app, parse_when, read_text)
-
-ID = click.IntRange(1, 2 ** 63 - 1)     # a row id the stores can hold
 
 PRIORITY_CHOICE = click.Choice(["low", "medium", "high", "critical"], case_sensitive=False)
 

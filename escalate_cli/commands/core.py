@@ -4,8 +4,8 @@ import sys
 import click
 
 from ..output import json_line, output_options, render, render_object
-from .common import (code_argument, complete_account, complete_login, complete_pod, pass_app,
-                     read_text)
+from .common import (ID, MAX_ROW_ID, code_argument, complete_account, complete_login,
+                     complete_pod, pass_app, read_text)
 
 PRIORITY_CHOICE = click.Choice(["critical", "high", "medium", "low"], case_sensitive=False)
 STATUS_CHOICE = click.Choice(["pending", "in_progress", "on_hold", "escalated", "resolved", "all"],
@@ -605,10 +605,10 @@ def inbox(app, unread, mark_read, limit, fmt):
 
 
 @click.command()
-@click.option("--since", type=click.IntRange(0, 2 ** 63 - 1), default=0, metavar="ID",
+@click.option("--since", type=click.IntRange(0, MAX_ROW_ID), default=0, metavar="ID",
               help="Only events after this id (for incremental consumers).")
 @click.option("--name", metavar="NAME", help="Only events with this name, e.g. escalation.created.")
-@click.option("--limit", type=click.IntRange(1, 2 ** 63 - 1), default=None)
+@click.option("--limit", type=ID, default=None)
 @click.option("--format", "fmt", type=click.Choice(["json", "table", "csv"]), default="json",
               show_default=True, help="json prints JSON lines, one event per line.")
 @pass_app

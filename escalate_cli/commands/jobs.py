@@ -2,7 +2,7 @@
 import click
 
 from ..output import output_options, render
-from .common import pass_app, parse_when
+from .common import ID, pass_app, parse_when
 
 PLAN_COLUMNS = ["escalation", "priority", "clock", "action", "at", "late", "notify", "channels",
                 "deliver"]
@@ -120,7 +120,7 @@ def sla_sweep(app, now_text, verbose, wait, dry_run, backfill, no_lock, fmt):
 
 @jobs.command("deliver")
 @job_options
-@click.option("--limit", type=click.IntRange(1, 2 ** 63 - 1), default=500, show_default=True,
+@click.option("--limit", type=ID, default=500, show_default=True,
               help="At most this many messages per run.")
 @click.option("--batch", type=click.IntRange(1, 500), default=20, show_default=True,
               help="Messages claimed (leased) at a time.")
